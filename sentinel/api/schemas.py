@@ -1,0 +1,80 @@
+"""API request/response schemas (pydantic): validation and the OpenAPI components."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ItemKind = Literal["comment", "mention", "message", "letter", "ticket"]
+
+
+class ItemIn(BaseModel):
+    """One item. Unknown fields (engagement counts, platform ids…) are kept in ``extra``."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    external_id: str = Field(min_length=1, max_length=200, description="渠道内唯一编号")
+    text: str = Field(min_length=1, max_length=20000, description="留言内容")
+    author: str | None = Field(default=None, max_length=200)
+    created_at: datetime | None = Field(
+        default=None, description="发布时间，ISO 8601；无时区时按北京时间理解"
+    )
+    url: str | None = Field(default=None, max_length=2000)
+    kind: ItemKind = "comment"
+
+
+class ItemBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ItemIn] = Field(min_length=1, description="最多 1000 条")
+
+
+class ItemResult(BaseModel):
+    external_id: str
+    id: int
+    case_id: int
+    duplicate: bool = Field(description="与已有工单内容相同或为重复投递")
+    redelivered: bool = Field(description="同一 external_id 已收到过，本次未新增")
+
+
+class ItemBatchOut(BaseModel):
+    items: list[ItemResult]
+
+
+class ItemOut(BaseModel):
+    id: int
+    external_id: str
+    case_id: int
+    source: str
+    kind: str
+    text: str
+    author: str | None
+    url: str | None
+    created_at: datetime | None
+    received_at: datetime
+    duplicate: bool
+    topic: str | None = None
+    sentiment: str | None = None
+    request_type: str | None = None
+    rumour_score: float | None = None
+    risk_tier: str | None = None
+    model_version: str | None = None
+    case_status: str
+
+
+class ErrorDetail(BaseModel):
+    index: int | None = None
+    field: str | None = None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,113 @@
+"""The application factory: a table of contents."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+
+from sentinel.config import load_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create the sentinel application.
+
+    Configuration comes from defaults, then ``SENTINEL_*`` environment variables, then
+    ``test_config``. Nothing connects to the database or Redis here.
+    """
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
+        "SENTINEL_INSTANCE_PATH"
+    )
+    app = Flask(
+        __name__,
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
+        instance_relative_config=True,
+        template_folder=os.path.join(ROOT, "templates"),
+        static_folder=os.path.join(ROOT, "static"),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    load_config(app, test_config)
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    if not app.debug and not app.testing and not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+
+
+def register_extensions(app: Flask) -> None:
+    from sentinel import models  # noqa: F401  (every table registered before use)
+    from sentinel.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
+    csrf.init_app(app)
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://"
+    )
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录"
+    login_manager.login_message_category = "warning"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> Any:
+        from sentinel.models import User
+
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+    if app.config["PROXY_FIX_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
+def register_blueprints(app: Flask) -> None:
+    from sentinel.api import bp as api_bp
+    from sentinel.extensions import csrf
+    from sentinel.web import admin, auth, cases, imports, inbox, triage
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(triage.bp)
+    app.register_blueprint(cases.bp)
+    app.register_blueprint(inbox.bp)
+    app.register_blueprint(imports.bp)
+    app.register_blueprint(admin.bp)
+    # The API authenticates with bearer tokens, not cookies, so CSRF does not apply.
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from sentinel.errors import register_errorhandlers as register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from sentinel.web import helpers
+
+    helpers.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from sentinel.cli import register
+
+    register(app)

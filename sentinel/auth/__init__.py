@@ -1,0 +1,1 @@
+"""Authentication (login, API tokens) and authorisation (roles, unit scope)."""

@@ -1,0 +1,152 @@
+"""Roles, capabilities and unit scope: who may do what, and to which cases.
+
+One table of capabilities; one scope rule; one helper that loads a case or fails.
+Every view and API handler goes through these, never through ad-hoc role checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, g, request
+from flask_login import current_user
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from sentinel.extensions import db
+from sentinel.models import Case, Unit, User
+
+ALL_ROLES = frozenset({"admin", "duty_officer", "handler", "reviewer", "leader"})
+OFFICE_ROLES = frozenset({"admin", "duty_officer"})
+HANDLING_ROLES = frozenset({"admin", "handler"})
+
+CAPABILITIES: dict[str, frozenset[str]] = {
+    "triage.view": frozenset({"admin", "duty_officer", "leader", "reviewer"}),
+    "case.view": ALL_ROLES,
+    "case.claim": OFFICE_ROLES,
+    "case.dispatch": OFFICE_ROLES,
+    "case.noise": OFFICE_ROLES,
+    "case.merge": OFFICE_ROLES,
+    "case.close": OFFICE_ROLES,
+    "case.reopen": OFFICE_ROLES,
+    "case.acknowledge": HANDLING_ROLES,
+    "case.draft": HANDLING_ROLES,
+    "case.answer": HANDLING_ROLES,
+    "inbox.view": HANDLING_ROLES,
+    "import.run": OFFICE_ROLES,
+    "admin.manage": frozenset({"admin"}),
+    "jobs.view": frozenset({"admin"}),
+}
+
+
+def can(user: User | Any, capability: str) -> bool:
+    """True when the user's role carries the capability (scope is checked separately)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.role in CAPABILITIES[capability]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def require(capability: str) -> Callable[[F], F]:
+    """View decorator: 401 → login for anonymous users, 403 without the capability."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                from sentinel.extensions import login_manager
+
+                return login_manager.unauthorized()
+            if not can(current_user, capability):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def scope_unit_ids(user: User) -> set[int] | None:
+    """Unit ids the user may see: their units and every unit below. None means all."""
+    if user.role == "admin":
+        return None
+    cache = g.setdefault("_scope_cache", {})
+    if user.id in cache:
+        return cache[user.id]
+    paths = [u.path for u in user.units]
+    ids: set[int] = set()
+    if paths:
+        conditions = [Unit.path.startswith(p) for p in paths]
+        ids = set(db.session.scalars(select(Unit.id).where(or_(*conditions))))
+    cache[user.id] = ids
+    return ids
+
+
+def case_scope(user: User) -> ColumnElement[bool]:
+    """SQL condition limiting cases to the user's scope.
+
+    Handlers see the cases dispatched to their units; office roles also see what
+    arrived on their units' accounts before it was dispatched.
+    """
+    ids = scope_unit_ids(user)
+    if ids is None:
+        return true()
+    if not ids:
+        return false()
+    if user.role == "handler":
+        return Case.unit_id.in_(ids)
+    return or_(Case.unit_id.in_(ids), Case.owner_unit_id.in_(ids))
+
+
+def case_in_scope(user: User, case: Case) -> bool:
+    ids = scope_unit_ids(user)
+    if ids is None:
+        return True
+    if user.role == "handler":
+        return case.unit_id in ids
+    return case.unit_id in ids or case.owner_unit_id in ids
+
+
+def get_case_or_404(case_id: int, capability: str = "case.view") -> Case:
+    """Load a case the current user may act on: 404 if absent or out of scope, 403 if
+    the role lacks the capability. Out-of-scope is 404 so ids do not leak."""
+    case = db.session.get(Case, case_id)
+    if case is None or not case_in_scope(current_user, case):
+        abort(404)
+    if not can(current_user, capability):
+        abort(403)
+    return case
+
+
+def unit_in_scope(user: User, unit_id: int) -> bool:
+    ids = scope_unit_ids(user)
+    return ids is None or unit_id in ids
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, for services and the audit log."""
+
+    label: str
+    user_id: int | None = None
+    ip: str | None = None
+    user: User | None = None
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(label=label)
+
+    @classmethod
+    def for_user(cls, user: User, ip: str | None = None) -> Actor:
+        return cls(label=f"user:{user.id}", user_id=user.id, ip=ip, user=user)
+
+
+def current_actor() -> Actor:
+    """The actor of the current request: the logged-in user, with the client IP."""
+    if getattr(current_user, "is_authenticated", False):
+        return Actor.for_user(current_user._get_current_object(), request.remote_addr)
+    return Actor(label="anonymous", ip=request.remote_addr)

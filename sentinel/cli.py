@@ -1,0 +1,303 @@
+"""The ``sentinel`` command line (also ``flask --app sentinel``)."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from sentinel.auth.permissions import Actor
+from sentinel.errors import SentinelError
+from sentinel.extensions import db
+
+CLI_ACTOR = Actor(label="cli")
+
+
+def _fail(exc: SentinelError) -> None:
+    raise click.ClickException(exc.message)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("密码：")
+        second = getpass.getpass("再次输入密码：")
+        if first != second:
+            raise click.ClickException("两次输入的密码不一致")
+        return first
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(["admin", "duty_officer", "handler", "reviewer", "leader"]))
+@click.option("--unit", "unit_names", multiple=True, help="所属单位名称（可多次指定）")
+@click.option("--display-name", default="", help="显示名")
+@click.option("--email", default=None)
+@with_appcontext
+def create_user_command(
+    username: str, role: str, unit_names: tuple[str, ...], display_name: str, email: str | None
+) -> None:
+    """Create a user; the password is read from standard input."""
+    from sentinel.services import units, users
+
+    try:
+        unit_objs = [units.get_unit_by_name(n) for n in unit_names]
+        password = _read_password()
+        user = users.create_user(CLI_ACTOR, username, password, role, unit_objs, display_name, email)
+        db.session.commit()
+    except SentinelError as exc:
+        _fail(exc)
+    click.echo(f"已创建用户 {user.username}（{user.role_label}）")
+
+
+@click.group("source")
+def source_group() -> None:
+    """Channels/accounts that items arrive on."""
+
+
+@source_group.command("add")
+@click.argument("name")
+@click.option("--platform", required=True, help="wechat, weibo, douyin, toutiao, kuaishou, website, mailbox, hotline12345, api, import")
+@click.option("--account", default="", help="平台上的账号名")
+@click.option("--unit", "unit_name", default=None, help="运营该账号的单位")
+@with_appcontext
+def source_add(name: str, platform: str, account: str, unit_name: str | None) -> None:
+    """Add a source and print its API token (last line, alone)."""
+    from sentinel.services import sources, units
+
+    try:
+        unit = units.get_unit_by_name(unit_name) if unit_name else None
+        source = sources.create_source(CLI_ACTOR, name, platform, account, unit)
+        token = sources.issue_token(CLI_ACTOR, source)
+        db.session.commit()
+    except SentinelError as exc:
+        _fail(exc)
+    click.echo(f"已创建渠道 {source.name}（{source.platform_label}），编号 {source.id}")
+    click.echo("API 令牌只显示这一次，请妥善保存：")
+    click.echo(token)
+
+
+@source_group.command("token")
+@click.argument("name")
+@click.option("--revoke-old", is_flag=True, help="同时吊销旧令牌")
+@with_appcontext
+def source_token(name: str, revoke_old: bool) -> None:
+    """Issue a new API token for a source (printed as the last line)."""
+    from sentinel.services import sources
+
+    try:
+        source = sources.get_source_by_name(name)
+        if revoke_old:
+            sources.revoke_tokens(CLI_ACTOR, source)
+        token = sources.issue_token(CLI_ACTOR, source)
+        db.session.commit()
+    except SentinelError as exc:
+        _fail(exc)
+    click.echo(token)
+
+
+@source_group.command("list")
+@with_appcontext
+def source_list() -> None:
+    """List sources."""
+    from sentinel.models import Source
+
+    for source in db.session.scalars(select(Source).order_by(Source.id)):
+        unit = source.unit.name if source.unit else "-"
+        click.echo(f"{source.id}\t{source.name}\t{source.platform}\t{unit}")
+
+
+@click.group("unit")
+def unit_group() -> None:
+    """The office's unit tree."""
+
+
+@unit_group.command("add")
+@click.argument("name")
+@click.option("--kind", default="department", type=click.Choice(["province", "city", "county", "department", "section"]))
+@click.option("--parent", default=None, help="上级单位名称")
+@with_appcontext
+def unit_add(name: str, kind: str, parent: str | None) -> None:
+    """Add a unit."""
+    from sentinel.services import units
+
+    try:
+        parent_unit = units.get_unit_by_name(parent) if parent else None
+        unit = units.create_unit(CLI_ACTOR, name, kind, parent_unit)
+        db.session.commit()
+    except SentinelError as exc:
+        _fail(exc)
+    click.echo(f"已创建单位 {unit.name}，编号 {unit.id}")
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--source", "source_name", required=True, help="渠道名称")
+@click.option("--map", "mappings", multiple=True, metavar="FIELD=COLUMN",
+              help="列映射，如 --map text=留言详情（默认按表头自动识别）")
+@with_appcontext
+def import_command(path: str, source_name: str, mappings: tuple[str, ...]) -> None:
+    """Import a CSV/XLSX file (UTF-8, UTF-8-BOM, GBK, GB18030) into a source."""
+    import os
+
+    from tqdm import tqdm
+
+    from sentinel.services import imports, sources
+
+    try:
+        source = sources.get_source_by_name(source_name)
+        with open(path, "rb") as fh:
+            data = fh.read()
+        batch = imports.create_batch(
+            CLI_ACTOR, source, os.path.basename(path), data, current_app.config["UPLOAD_DIR"]
+        )
+        mapping = dict(batch.mapping or {})
+        for pair in mappings:
+            field, _, column = pair.partition("=")
+            if not column:
+                raise click.BadParameter(f"应为 FIELD=COLUMN：{pair}")
+            mapping[field.strip()] = column.strip()
+        # The CLI runs the import itself, in the foreground, instead of enqueueing it.
+        batch.mapping = mapping
+        db.session.commit()
+        click.echo(f"编码：{batch.encoding or 'xlsx'}；共 {batch.total_rows} 行；映射：{mapping}")
+        with tqdm(total=batch.total_rows, unit="行", file=sys.stderr) as bar:
+            batch = imports.run_batch(batch.id, progress=bar.update)
+    except SentinelError as exc:
+        _fail(exc)
+    for error in batch.errors[:50]:
+        row = f"第 {error['row']} 行：" if error.get("row") else ""
+        click.echo(f"  错误 {row}{error['message']}", err=True)
+    click.echo(
+        f"导入完成：新增 {batch.ok_rows} 条，重复 {batch.duplicate_rows} 条，错误 {batch.error_rows} 条"
+    )
+    if batch.status == "failed":
+        sys.exit(1)
+
+
+@click.command("seed-demo")
+@click.option("--items", "item_count", default=600, show_default=True, help="演示留言条数")
+@with_appcontext
+def seed_demo_command(item_count: int) -> None:
+    """Load the demo office: units, users, sources and real messages."""
+    from sentinel.services import demo
+
+    summary = demo.seed(item_count=item_count)
+    db.session.commit()
+    click.echo(summary.describe())
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="进程数（默认：嵌入模式 1，生产模式 2×CPU）")
+def serve_command(host: str, port: int, workers: int | None) -> None:
+    """Serve the site with gunicorn (production-grade WSGI server)."""
+    from sentinel.server import serve
+
+    serve(host, port, workers)
+
+
+@click.command("worker")
+@click.argument("queues", nargs=-1)
+@click.option("--pool", default=1, show_default=True, help="工作进程数（>1 时使用 RQ worker-pool）")
+@with_appcontext
+def worker_command(queues: tuple[str, ...], pool: int) -> None:
+    """Run RQ workers for the given queues (default: all)."""
+    from rq import Worker
+    from rq.worker_pool import WorkerPool
+
+    from sentinel.jobs.redis_conn import redis_connection
+    from sentinel.jobs.registry import all_jobs
+
+    if current_app.config["JOBS_MODE"] != "rq":
+        raise click.ClickException("未配置 SENTINEL_REDIS_URL：嵌入模式下任务在网站进程内运行")
+    names = list(queues) or sorted({spec.queue for spec in all_jobs().values()})
+    conn = redis_connection(current_app)
+    if pool > 1:
+        WorkerPool(names, connection=conn, num_workers=pool).start()
+    else:
+        Worker(names, connection=conn).work(with_scheduler=True)
+
+
+@click.command("cron")
+@with_appcontext
+def cron_command() -> None:
+    """Run RQ's cron scheduler with sentinel's periodic schedule."""
+    from rq.cron import CronScheduler
+
+    from sentinel.jobs.redis_conn import redis_connection
+
+    if current_app.config["JOBS_MODE"] != "rq":
+        raise click.ClickException("未配置 SENTINEL_REDIS_URL：嵌入模式下定时任务由 sentinel serve 运行")
+    scheduler = CronScheduler(connection=redis_connection(current_app))
+    scheduler.load_config_from_file("sentinel.jobs.cron_config")
+    scheduler.start()
+
+
+@click.command("health")
+@with_appcontext
+def health_command() -> None:
+    """Queue depths and the last run of every periodic job; exit 1 when unhealthy."""
+    from sentinel.services import health
+
+    report = health.check()
+    for line in report.lines:
+        click.echo(line)
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command("recover")
+@with_appcontext
+def recover_command() -> None:
+    """Run the job recovery sweep once now."""
+    from sentinel.services import recovery
+
+    click.echo(recovery.recover())
+
+
+COMMANDS = (
+    create_user_command,
+    source_group,
+    unit_group,
+    import_command,
+    seed_demo_command,
+    serve_command,
+    worker_command,
+    cron_command,
+    health_command,
+    recover_command,
+)
+
+
+def register(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)
+    try:
+        from classifiers.cli import classify_command, train_command
+    except ImportError:
+        return
+    app.cli.add_command(train_command)
+    app.cli.add_command(classify_command)
+
+
+def _create_app(*_: Any) -> Flask:
+    from sentinel.app import create_app
+
+    return create_app()
+
+
+def main() -> None:
+    """Entry point of ``sentinel``."""
+    cli = FlaskGroup(create_app=_create_app, add_default_commands=True, add_version_option=False,
+                     help="sentinel 政务新媒体留言办理平台")
+    cli.main(prog_name="sentinel")
+
+

@@ -1,0 +1,96 @@
+"""Configuration: defaults, then SENTINEL_* environment variables, then a test mapping."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+class DefaultConfig:
+    """Defaults for an embedded, single-machine office install.
+
+    Every value can be overridden with an environment variable of the same name
+    prefixed by ``SENTINEL_`` (for example ``SENTINEL_REDIS_URL``). Values are parsed
+    as JSON when possible, so ``SENTINEL_INGEST_MAX_BATCH=500`` is an int.
+    """
+
+    SECRET_KEY: str | None = None
+    DATABASE_URL: str | None = None  # default: SQLite file in the instance folder
+    REDIS_URL: str | None = None  # unset: jobs run in-process
+    # "rq" (Redis), "thread" (in-process background thread) or "sync" (inline, for tests).
+    JOBS_MODE: str | None = None
+    TIMEZONE = "Asia/Shanghai"
+
+    # Ingest limits: a batch of up to 1,000 items, a body of at most 8 MiB.
+    INGEST_MAX_BATCH = 1000
+    MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+    # File import: uploads larger than this are refused with a clear message.
+    IMPORT_MAX_BYTES = 50 * 1024 * 1024
+    IMPORT_MAX_ROWS = 200_000
+
+    # Login throttling (Flask-Limiter syntax), per client IP.
+    LOGIN_RATE_LIMIT = "10 per minute"
+    # Jobs: how long a queued-but-not-started or started-but-not-finished run may sit
+    # before the recovery sweep enqueues it again.
+    JOB_STALE_AFTER_S = 300
+    JOB_MAX_ATTEMPTS = 5
+    # Triage queue page size.
+    TRIAGE_PAGE_SIZE = 50
+    # Trust X-Forwarded-For from this many proxies (0: use the socket address).
+    PROXY_FIX_HOPS = 0
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+
+def load_config(app: Any, test_config: dict[str, Any] | None) -> None:
+    """Fill ``app.config``: defaults → ``SENTINEL_*`` env → ``test_config``; then validate."""
+    app.config.from_object(DefaultConfig)
+    app.config.from_prefixed_env("SENTINEL")
+    if test_config:
+        app.config.update(test_config)
+
+    cfg = app.config
+    if not cfg.get("DATABASE_URL"):
+        cfg["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "sentinel.db")
+    cfg["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(cfg["DATABASE_URL"])
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(cfg["SQLALCHEMY_DATABASE_URI"]))
+    if not cfg.get("JOBS_MODE"):
+        cfg["JOBS_MODE"] = "rq" if cfg.get("REDIS_URL") else "thread"
+    if cfg["JOBS_MODE"] not in {"rq", "thread", "sync"}:
+        raise RuntimeError(f"SENTINEL_JOBS_MODE must be rq, thread or sync, not {cfg['JOBS_MODE']!r}")
+    if cfg["JOBS_MODE"] == "rq" and not cfg.get("REDIS_URL"):
+        raise RuntimeError("SENTINEL_JOBS_MODE=rq needs SENTINEL_REDIS_URL")
+    if not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
+    cfg.setdefault("MODELS_DIR", os.path.join(app.instance_path, "models"))
+    cfg.setdefault("UPLOAD_DIR", os.path.join(app.instance_path, "uploads"))
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept a plain ``postgresql://`` URL and use the psycopg 3 driver for it."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def engine_options(uri: str) -> dict[str, Any]:
+    if uri.startswith("sqlite"):
+        # Web threads and the in-process job thread share one file: wait for locks.
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+
+
+def _instance_secret(instance_path: str) -> str:
+    """A per-install random secret, created once, so a demo needs no setup."""
+    import secrets
+
+    os.makedirs(instance_path, exist_ok=True)
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    with open(path) as fh:
+        return fh.read().strip()

@@ -1,0 +1,22 @@
+"""The periodic schedule: one declarative list, run by RQ's own ``rq cron``.
+
+``sentinel/jobs/cron_config.py`` registers this list with RQ; in the embedded mode
+(no Redis) ``sentinel serve`` runs the same list on a background thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str  # a job name from the registry
+    interval_s: int
+    # The health command fails when the last success is older than this.
+    stale_after_s: int
+
+
+PERIODIC: tuple[PeriodicJob, ...] = (
+    PeriodicJob("recover_jobs", interval_s=60, stale_after_s=600),
+)

@@ -1,0 +1,27 @@
+"""All models, imported here so Alembic and relationship() see every table."""
+
+from sentinel.models.audit import AuditEvent
+from sentinel.models.base import Base, utcnow
+from sentinel.models.case import Assignment, Case, Reply
+from sentinel.models.import_batch import ImportBatch
+from sentinel.models.item import Item
+from sentinel.models.job_run import JobRun
+from sentinel.models.source import ApiToken, Source
+from sentinel.models.unit import Unit
+from sentinel.models.user import User
+
+__all__ = [
+    "ApiToken",
+    "Assignment",
+    "AuditEvent",
+    "Base",
+    "Case",
+    "ImportBatch",
+    "Item",
+    "JobRun",
+    "Reply",
+    "Source",
+    "Unit",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,138 @@
+"""Case (工单): the unit of work, its assignments and its reply."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from sentinel.models.base import Base, utcnow
+from sentinel.models.item import Item
+from sentinel.models.source import Source
+from sentinel.models.unit import Unit
+from sentinel.models.user import User
+
+CASE_STATUSES = {
+    "new": "待处理",
+    "claimed": "已认领",
+    "dispatched": "待签收",
+    "acknowledged": "办理中",
+    "answered": "已答复",
+    "closed": "已办结",
+    "noise": "无效",
+    "merged": "已合并",
+}
+OPEN_STATUSES = ("new", "claimed", "dispatched", "acknowledged")
+NOISE_REASONS = {
+    "spam": "广告/垃圾信息",
+    "irrelevant": "与本单位无关",
+    "abusive": "辱骂/不文明",
+    "empty": "无实质内容",
+    "test": "测试信息",
+    "other": "其他",
+}
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        # The triage queue's default order and its status filter.
+        Index("ix_cases_queue", "status", "priority", "last_item_at"),
+        Index("ix_cases_last_item_at", "last_item_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    # 0 normal, 1 important, 2 urgent: set by duty officers and by the classifiers.
+    priority: Mapped[int] = mapped_column(default=0)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    # The unit whose account received the first item (its duty officers triage it).
+    owner_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    # The unit handling it now (after dispatch).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text_hash: Mapped[str] = mapped_column(String(64), index=True)
+    ask_count: Mapped[int] = mapped_column(default=1)  # 多少人问过
+    first_item_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_item_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    dispatched_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(String(20))
+    close_note: Mapped[str | None] = mapped_column(String(500))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    # Labels (from the first item's classification, correctable by officers).
+    topic: Mapped[str | None] = mapped_column(String(60), index=True)
+    topic_confidence: Mapped[float | None]
+    needs_person: Mapped[bool] = mapped_column(default=False)
+    sentiment: Mapped[str | None] = mapped_column(String(10), index=True)
+    sentiment_score: Mapped[float | None]
+    request_type: Mapped[str | None] = mapped_column(String(10), index=True)
+    rumour_score: Mapped[float | None]
+    risk_tier: Mapped[str | None] = mapped_column(String(1), index=True)
+
+    source: Mapped[Source] = relationship(lazy="joined")
+    owner_unit: Mapped[Unit | None] = relationship(foreign_keys=[owner_unit_id])
+    unit: Mapped[Unit | None] = relationship(foreign_keys=[unit_id])
+    claimed_by: Mapped[User | None] = relationship()
+    items: Mapped[list[Item]] = relationship(
+        back_populates="case", foreign_keys=[Item.case_id], order_by=Item.id
+    )
+    assignments: Mapped[list[Assignment]] = relationship(
+        back_populates="case", order_by="Assignment.id"
+    )
+    replies: Mapped[list[Reply]] = relationship(back_populates="case", order_by="Reply.id")
+
+    @property
+    def status_label(self) -> str:
+        return CASE_STATUSES.get(self.status, self.status)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class Assignment(Base):
+    """A unit's part in a case: lead (主办) now, assisting units (协办) later."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10), default="lead")
+    # active → acknowledged → done; or withdrawn when the case is re-dispatched.
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(String(500))
+
+    case: Mapped[Case] = relationship(back_populates="assignments")
+    unit: Mapped[Unit] = relationship()
+    assigned_by: Mapped[User | None] = relationship(foreign_keys=[assigned_by_id])
+
+
+class Reply(Base):
+    """The answer to a case. Drafted by the unit; review steps come with the review module."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="answer")
+    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft, final
+    body: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="replies")
+    author: Mapped[User | None] = relationship()

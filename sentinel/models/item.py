@@ -1,0 +1,70 @@
+"""Item: one thing a member of the public wrote, on one channel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from sentinel.models.base import Base, utcnow
+from sentinel.models.source import Source
+
+if TYPE_CHECKING:
+    from sentinel.models.case import Case
+
+ITEM_KINDS = {
+    "comment": "评论",
+    "mention": "@提及",
+    "message": "私信",
+    "letter": "信件",
+    "ticket": "工单",
+}
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id"),
+        Index("ix_items_unprocessed", "processed_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="comment")
+    text: Mapped[str] = mapped_column(Text)  # normalised
+    # SHA-256 of the normalised text: exact duplicates share it.
+    text_hash: Mapped[str] = mapped_column(String(64), index=True)
+    author: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    posted_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Fields the channel sent that we do not model (engagement counts, ...): kept, not lost.
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # True when the text equalled an existing case's and the item was attached to it.
+    is_duplicate: Mapped[bool] = mapped_column(default=False)
+
+    # Classification (filled by the classify job).
+    processed_at: Mapped[datetime | None]
+    topic: Mapped[str | None] = mapped_column(String(60))
+    topic_confidence: Mapped[float | None]
+    sentiment: Mapped[str | None] = mapped_column(String(10))
+    sentiment_score: Mapped[float | None]
+    request_type: Mapped[str | None] = mapped_column(String(10))
+    rumour_score: Mapped[float | None]
+    risk_tier: Mapped[str | None] = mapped_column(String(1))
+    model_version: Mapped[str | None] = mapped_column(String(40))
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A near-duplicate below the attach threshold: suggested to the duty officer.
+    suggested_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    suggested_similarity: Mapped[float | None]
+
+    source: Mapped[Source] = relationship(lazy="joined")
+    case: Mapped[Case] = relationship(back_populates="items", foreign_keys=[case_id])
+
+    @property
+    def kind_label(self) -> str:
+        return ITEM_KINDS.get(self.kind, self.kind)

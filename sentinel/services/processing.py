@@ -1,0 +1,33 @@
+"""Post-ingest processing of items: classification labels onto items and their cases."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from sentinel.extensions import db
+from sentinel.models import Item, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def process_items(item_ids: list[int]) -> dict[str, int]:
+    """Classify the given items that are not processed yet. Idempotent: processed items
+    are skipped, so a job delivered twice does the work once."""
+    items = list(
+        db.session.scalars(
+            select(Item).where(Item.id.in_(item_ids), Item.processed_at.is_(None)).order_by(Item.id)
+        )
+    )
+    if not items:
+        return {"processed": 0}
+    from sentinel.services import classification
+
+    classified = classification.classify_items(items)
+    now = utcnow()
+    for item in items:
+        item.processed_at = now
+    db.session.flush()
+    log.info("items_processed count=%s classified=%s", len(items), classified)
+    return {"processed": len(items), "classified": classified}

@@ -1,0 +1,1 @@
+"""Server-rendered pages (Jinja), one blueprint per area."""

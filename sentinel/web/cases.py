@@ -1,0 +1,181 @@
+"""The case page and the single-case transitions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from sentinel.auth.permissions import (
+    can,
+    current_actor,
+    get_case_or_404,
+    require,
+    unit_in_scope,
+)
+from sentinel.errors import SentinelError
+from sentinel.extensions import db
+from sentinel.models import AuditEvent, Case, Unit
+from sentinel.services import triage
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+ACTION_LABELS = {
+    "case.claim": "认领",
+    "case.unclaim": "取消认领",
+    "case.dispatch": "分派",
+    "case.acknowledge": "签收",
+    "case.save_draft": "保存答复草稿",
+    "case.answer": "答复",
+    "case.close": "办结",
+    "case.noise": "作无效处理",
+    "case.merge": "合并到其他工单",
+    "case.merged_in": "并入其他工单",
+    "case.reopen": "重新打开",
+}
+
+
+@bp.route("/<int:case_id>")
+@require("case.view")
+def show(case_id: int) -> Any:
+    case = get_case_or_404(case_id)
+    history = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.object_type == "case", AuditEvent.object_id == case.id)
+        .order_by(AuditEvent.at, AuditEvent.id)
+    ).all()
+    units = [
+        u for u in db.session.scalars(select(Unit).where(Unit.is_active).order_by(Unit.path))
+        if unit_in_scope(current_user, u.id)
+    ]
+    draft = next(
+        (r for r in reversed(case.replies) if r.kind == "answer" and r.status == "draft"), None
+    )
+    final = next((r for r in reversed(case.replies) if r.status == "final"), None)
+    return render_template(
+        "cases/show.html",
+        case=case,
+        history=history,
+        action_labels=ACTION_LABELS,
+        allowed=set(triage.allowed_transitions(case)),
+        units=units,
+        draft=draft,
+        final=final,
+        back=request.args.get("back") or request.referrer,
+    )
+
+
+def _act(case_id: int, capability: str, action: Callable[[Case], Any], done: str) -> Any:
+    case = get_case_or_404(case_id, capability)
+    try:
+        action(case)
+        db.session.commit()
+        flash(done.format(id=case.id), "success")
+    except SentinelError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+    target = request.form.get("next")
+    if target and target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+@bp.route("/<int:case_id>/claim", methods=["POST"])
+@require("case.claim")
+def claim(case_id: int) -> Any:
+    return _act(case_id, "case.claim", lambda c: triage.claim(current_actor(), c), "已认领工单 #{id}")
+
+
+@bp.route("/<int:case_id>/unclaim", methods=["POST"])
+@require("case.claim")
+def unclaim(case_id: int) -> Any:
+    return _act(
+        case_id, "case.claim", lambda c: triage.unclaim(current_actor(), c), "已取消认领 #{id}"
+    )
+
+
+@bp.route("/<int:case_id>/dispatch", methods=["POST"])
+@require("case.dispatch")
+def dispatch(case_id: int) -> Any:
+    unit = db.session.get(Unit, request.form.get("unit_id", type=int) or 0)
+
+    def run(case: Case) -> None:
+        if unit is None:
+            raise SentinelError("请选择要分派的单位")
+        triage.dispatch(current_actor(), case, unit, request.form.get("note", ""))
+
+    return _act(case_id, "case.dispatch", run, "工单 #{id} 已分派")
+
+
+@bp.route("/<int:case_id>/noise", methods=["POST"])
+@require("case.noise")
+def noise(case_id: int) -> Any:
+    return _act(
+        case_id,
+        "case.noise",
+        lambda c: triage.mark_noise(
+            current_actor(), c, request.form.get("reason", ""), request.form.get("note", "")
+        ),
+        "工单 #{id} 已作无效处理",
+    )
+
+
+@bp.route("/<int:case_id>/merge", methods=["POST"])
+@require("case.merge")
+def merge(case_id: int) -> Any:
+    raw = request.form.get("into_id", "").strip().lstrip("#")
+
+    def run(case: Case) -> None:
+        if not raw.isdigit():
+            raise SentinelError("请输入要合并到的工单编号")
+        target = db.session.get(Case, int(raw))
+        if target is None:
+            raise SentinelError(f"工单 #{raw} 不存在")
+        triage.merge(current_actor(), case, target)
+
+    return _act(case_id, "case.merge", run, "工单 #{id} 已合并")
+
+
+@bp.route("/<int:case_id>/close", methods=["POST"])
+@require("case.close")
+def close(case_id: int) -> Any:
+    return _act(case_id, "case.close", lambda c: triage.close(current_actor(), c), "工单 #{id} 已办结")
+
+
+@bp.route("/<int:case_id>/reopen", methods=["POST"])
+@require("case.reopen")
+def reopen(case_id: int) -> Any:
+    return _act(
+        case_id, "case.reopen", lambda c: triage.reopen(current_actor(), c), "工单 #{id} 已重新打开"
+    )
+
+
+@bp.route("/<int:case_id>/acknowledge", methods=["POST"])
+@require("case.acknowledge")
+def acknowledge(case_id: int) -> Any:
+    return _act(
+        case_id,
+        "case.acknowledge",
+        lambda c: triage.acknowledge(current_actor(), c),
+        "已签收工单 #{id}，请在时限内答复",
+    )
+
+
+@bp.route("/<int:case_id>/reply", methods=["POST"])
+@require("case.draft")
+def reply(case_id: int) -> Any:
+    body = request.form.get("body", "")
+    if request.form.get("submit") == "answer":
+        if not can(current_user, "case.answer"):
+            return _act(case_id, "case.answer", lambda c: None, "")
+        return _act(
+            case_id, "case.answer", lambda c: triage.answer(current_actor(), c, body),
+            "工单 #{id} 已答复",
+        )
+    return _act(
+        case_id, "case.draft", lambda c: triage.save_draft(current_actor(), c, body),
+        "答复草稿已保存",
+    )

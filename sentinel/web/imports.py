@@ -1,0 +1,119 @@
+"""File import pages: upload → column mapping → progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from sentinel.auth.permissions import current_actor, require, scope_unit_ids
+from sentinel.errors import SentinelError
+from sentinel.extensions import db
+from sentinel.models import ImportBatch, Source
+from sentinel.services import importer, imports
+
+bp = Blueprint("imports", __name__, url_prefix="/imports")
+
+
+def _sources() -> list[Source]:
+    ids = scope_unit_ids(current_user)
+    stmt = select(Source).where(Source.active).order_by(Source.name)
+    if ids is not None:
+        stmt = stmt.where(Source.unit_id.in_(ids))
+    return list(db.session.scalars(stmt))
+
+
+def _batch_or_404(batch_id: int) -> ImportBatch:
+    batch = db.session.get(ImportBatch, batch_id)
+    if batch is None or batch.source not in _sources():
+        abort(404)
+    return batch
+
+
+@bp.route("/")
+@require("import.run")
+def index() -> Any:
+    source_ids = [s.id for s in _sources()]
+    batches = db.session.scalars(
+        select(ImportBatch)
+        .where(ImportBatch.source_id.in_(source_ids))
+        .order_by(ImportBatch.id.desc())
+        .limit(50)
+    ).all()
+    return render_template("imports/index.html", batches=batches, sources=_sources(),
+                           max_mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024))
+
+
+@bp.route("/", methods=["POST"])
+@require("import.run")
+def upload() -> Any:
+    # Uploads may be larger than API bodies; this request alone gets the import limit.
+    request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
+    source = db.session.get(Source, request.form.get("source_id", type=int) or 0)
+    upload = request.files.get("file")
+    if source is None or source not in _sources():
+        flash("请选择渠道", "warning")
+        return redirect(url_for("imports.index"))
+    if upload is None or not upload.filename:
+        flash("请选择要上传的文件", "warning")
+        return redirect(url_for("imports.index"))
+    try:
+        batch = imports.create_batch(
+            current_actor(), source, upload.filename, upload.read(), current_app.config["UPLOAD_DIR"]
+        )
+        db.session.commit()
+    except SentinelError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return redirect(url_for("imports.index"))
+    return redirect(url_for("imports.mapping", batch_id=batch.id))
+
+
+@bp.route("/<int:batch_id>/mapping", methods=["GET", "POST"])
+@require("import.run")
+def mapping(batch_id: int) -> Any:
+    batch = _batch_or_404(batch_id)
+    if batch.status not in ("uploaded", "failed"):
+        return redirect(url_for("imports.show", batch_id=batch.id))
+    if request.method == "POST":
+        chosen = {f: request.form.get(f"map_{f}", "") for f in importer.TARGET_FIELDS}
+        try:
+            imports.start_batch(current_actor(), batch, chosen)
+            db.session.commit()
+        except SentinelError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            return redirect(url_for("imports.mapping", batch_id=batch.id))
+        return redirect(url_for("imports.show", batch_id=batch.id))
+    table = importer.read_table(batch.stored_path, batch.filename)
+    return render_template(
+        "imports/mapping.html", batch=batch, fields=importer.TARGET_FIELDS,
+        preview=table.rows[:5],
+    )
+
+
+@bp.route("/<int:batch_id>")
+@require("import.run")
+def show(batch_id: int) -> Any:
+    return render_template("imports/show.html", batch=_batch_or_404(batch_id))
+
+
+@bp.route("/<int:batch_id>/status")
+@require("import.run")
+def status(batch_id: int) -> Any:
+    batch = _batch_or_404(batch_id)
+    return jsonify(
+        {
+            "status": batch.status,
+            "status_label": batch.status_label,
+            "total": batch.total_rows,
+            "processed": batch.processed_rows,
+            "ok": batch.ok_rows,
+            "duplicates": batch.duplicate_rows,
+            "errors": batch.error_rows,
+            "percent": batch.percent,
+            "error_rows": batch.errors[:200],
+        }
+    )
