@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
 
 from sentinel.extensions import db
 from sentinel.models import JobRun
@@ -42,7 +43,10 @@ def _collect(session: Any) -> None:
     pending = session.info.pop(_PENDING_KEY, None)
     if pending:
         session.flush()
-        session.info.setdefault(_READY_KEY, []).extend((run.id, run.name) for run in pending)
+        # A run added inside a savepoint that rolled back was expunged with it: skip it.
+        session.info.setdefault(_READY_KEY, []).extend(
+            (run.id, run.name) for run in pending if sa_inspect(run).persistent
+        )
 
 
 @event.listens_for(FlaskSession, "after_commit")

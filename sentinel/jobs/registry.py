@@ -1,8 +1,16 @@
-"""The table of job functions, by name."""
+"""The table of job functions, by name.
+
+The job modules are imported on first use (``load_all``). Deployments and tests can add
+their own job modules without touching this list: ``SENTINEL_EXTRA_JOB_MODULES`` names
+comma-separated importable modules (for example ``tests.support.slow_jobs``) that
+``load_all()`` imports too; every process that enqueues or runs those jobs (web, worker)
+needs the same value.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,5 +53,16 @@ def all_jobs() -> dict[str, JobSpec]:
 
 
 def load_all() -> None:
-    for module in JOB_MODULES:
+    """Import the job modules: ``JOB_MODULES``, then those in ``SENTINEL_EXTRA_JOB_MODULES``."""
+    extra = os.environ.get("SENTINEL_EXTRA_JOB_MODULES", "")
+    for module in (*JOB_MODULES, *(m.strip() for m in extra.split(",") if m.strip())):
         importlib.import_module(module)
+
+
+def stale_after_s(spec: JobSpec, default_s: int) -> int:
+    """Seconds after which a ``running`` run of this job is presumed dead (worker lost).
+
+    Never less than the job's own timeout: RQ stops a job at its timeout, so before
+    that a long job (an import) may still be alive and must not be claimed twice.
+    """
+    return max(int(default_s), spec.timeout)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_, select, update
 
 from sentinel.extensions import db
 from sentinel.models import JobRun, utcnow
@@ -43,7 +43,13 @@ def run_job_in_app(app: Flask, job_run_id: int) -> dict[str, Any] | None:
     from sentinel.jobs import registry
 
     with app.app_context():
-        stale_before = utcnow() - timedelta(seconds=app.config["JOB_STALE_AFTER_S"])
+        name = db.session.scalar(select(JobRun.name).where(JobRun.id == job_run_id))
+        if name is None:
+            db.session.rollback()
+            log.warning("job_run_skipped job_run_id=%s reason=unknown_run", job_run_id)
+            return None
+        stale_s = registry.stale_after_s(registry.get(name), app.config["JOB_STALE_AFTER_S"])
+        stale_before = utcnow() - timedelta(seconds=stale_s)
         claim = (
             update(JobRun)
             .where(JobRun.id == job_run_id)

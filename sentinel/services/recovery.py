@@ -30,9 +30,18 @@ def recover() -> dict[str, int]:
     """One sweep; returns counts of what it did."""
     app = current_app._get_current_object()
     now = utcnow()
-    stale_before = now - timedelta(seconds=app.config["JOB_STALE_AFTER_S"])
+    default_stale = int(app.config["JOB_STALE_AFTER_S"])
+    stale_before = now - timedelta(seconds=default_stale)
     periodic_names = {p.name for p in PERIODIC}
-    max_attempts = {name: spec.max_attempts for name, spec in registry.all_jobs().items()}
+    specs = registry.all_jobs()
+    max_attempts = {name: spec.max_attempts for name, spec in specs.items()}
+
+    def presumed_dead(run: JobRun) -> bool:
+        # A running run is stale only past its job's own timeout too (an import may run
+        # for an hour); ``stale_before`` above is the lower bound the query uses.
+        spec = specs.get(run.name)
+        limit = registry.stale_after_s(spec, default_stale) if spec else default_stale
+        return run.started_at is not None and run.started_at < now - timedelta(seconds=limit)
 
     # Periodic runs are not re-delivered (the schedule runs them again); a periodic run
     # stuck in "running" is closed as failed so the health check sees the gap.
@@ -43,34 +52,44 @@ def recover() -> dict[str, int]:
             JobRun.started_at < stale_before,
         )
     ):
+        if not presumed_dead(run):
+            continue
         run.status = "failed"
         run.error = "worker lost"
         run.updated_at = now
 
+    # Failed runs with attempts left, decided in SQL: exhausted runs pile up over time and
+    # must not fill the batch and starve newer pending runs.
+    retryable = or_(
+        *(and_(JobRun.name == n, JobRun.attempts < limit) for n, limit in max_attempts.items())
+    )
+    pending_before = now - timedelta(seconds=PENDING_GRACE_S)
     candidates = db.session.scalars(
         select(JobRun)
         .where(
             JobRun.name.not_in(periodic_names),
             or_(
-                and_(JobRun.status == "pending", JobRun.created_at < now - timedelta(seconds=PENDING_GRACE_S)),
+                and_(JobRun.status == "pending", JobRun.created_at < pending_before),
                 and_(JobRun.status == "queued", JobRun.updated_at < stale_before),
                 and_(JobRun.status == "running", JobRun.started_at < stale_before),
-                JobRun.status == "failed",
+                and_(JobRun.status == "failed", retryable),
             ),
         )
         .order_by(JobRun.id)
         .limit(BATCH_LIMIT)
     ).all()
+    exhausted = db.session.scalar(
+        select(func.count())
+        .select_from(JobRun)
+        .where(JobRun.name.not_in(periodic_names), JobRun.status == "failed", ~retryable)
+    ) or 0
     to_deliver: list[tuple[int, str]] = []
-    exhausted = 0
     for run in candidates:
-        if run.status == "failed":
-            if run.attempts >= max_attempts.get(run.name, 1):
-                exhausted += 1
-                continue
-            # Back off: one minute per attempt already made.
-            if run.updated_at > now - timedelta(seconds=60 * run.attempts):
-                continue
+        # Back off failed runs: one minute per attempt already made.
+        if run.status == "failed" and run.updated_at > now - timedelta(seconds=60 * run.attempts):
+            continue
+        if run.status == "running" and not presumed_dead(run):
+            continue
         if run.status in ("pending", "queued") and _alive_in_rq(app, run.id):
             continue
         to_deliver.append((run.id, run.name))

@@ -1,0 +1,53 @@
+"""Test-only jobs, loaded through ``SENTINEL_EXTRA_JOB_MODULES=tests.support.slow_jobs``.
+
+``slow_mark`` stands for any job with a side effect: it marks an item processed and
+writes one audit event, only if it changed the item (so running it twice is harmless).
+It can hold still on a "gate" file, before or after its effect is committed, so a test
+can kill the worker at a known point of the job.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from sqlalchemy import update
+
+from sentinel.auth.permissions import Actor
+from sentinel.extensions import db
+from sentinel.jobs.registry import job
+from sentinel.models import Item, utcnow
+from sentinel.services import audit
+
+SLOW_QUEUE = "test_slow"
+JOB_ACTOR = Actor(label="job:slow_mark")
+
+
+def _hold(gate: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@job("slow_mark", queue=SLOW_QUEUE, timeout=20, max_attempts=3)
+def slow_mark(item_id: int, gate: str, hold: str = "before", seconds: float = 15) -> dict[str, int]:
+    """Mark ``item_id`` processed; wait on ``gate`` before (or after) committing that.
+
+    Every entry appends a line to ``gate + ".entered"`` so the test sees each attempt.
+    """
+    with open(gate + ".entered", "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    if hold == "before":
+        _hold(gate, seconds)
+    changed = db.session.execute(
+        update(Item)
+        .where(Item.id == item_id, Item.processed_at.is_(None))
+        .values(processed_at=utcnow())
+    ).rowcount
+    if changed:
+        audit.record(JOB_ACTOR, "items.slow_mark", "item", item_id)
+    if hold == "after":
+        # The effect is durable before the worker dies: a re-run must not repeat it.
+        db.session.commit()
+        _hold(gate, seconds)
+    return {"changed": changed}
