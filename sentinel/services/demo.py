@@ -39,13 +39,13 @@ ROUTING = (
 )
 DEMO_USERS = (
     ("admin", "admin", "系统管理员", None),
-    ("duty", "duty_officer", "值班员 王敏", ROOT_UNIT),
-    ("leader", "leader", "分管领导 刘建国", ROOT_UNIT),
-    ("reviewer", "reviewer", "审核人 陈静", ROOT_UNIT),
-    ("jiaoyu", "handler", "教育局 张老师", "县教育局"),
-    ("renshe", "handler", "人社局 李科长", "县人力社保局"),
-    ("zhujian", "handler", "住建局 赵工", "县住建局"),
-    ("jiaotong", "handler", "交通局 孙科员", "县交通运输局"),
+    ("duty", "duty_officer", "王敏", ROOT_UNIT),
+    ("leader", "leader", "刘建国", ROOT_UNIT),
+    ("reviewer", "reviewer", "陈静", ROOT_UNIT),
+    ("jiaoyu", "handler", "张晓燕", "县教育局"),
+    ("renshe", "handler", "李国强", "县人力社保局"),
+    ("zhujian", "handler", "赵立新", "县住建局"),
+    ("jiaotong", "handler", "孙鹏", "县交通运输局"),
 )
 
 
