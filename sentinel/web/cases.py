@@ -61,6 +61,10 @@ def show(case_id: int) -> Any:
         history=history,
         action_labels=ACTION_LABELS,
         allowed=set(triage.allowed_transitions(case)),
+        user_actions=[
+            name for name in triage.allowed_transitions(case)
+            if can(current_user, triage.TRANSITIONS[name].capability)
+        ],
         units=units,
         draft=draft,
         final=final,

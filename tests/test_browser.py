@@ -1,0 +1,154 @@
+"""The real site in headless Chromium: triage → dispatch → acknowledge → answer, live queue.
+
+Needs Debian's ``chromium`` (``apt-get install chromium``; ``.ci/run`` installs it). Without
+it the tests are skipped with that message. Screenshots land in ``screenshots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHOTS = os.path.join(ROOT, "screenshots")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="未安装 chromium：跳过浏览器测试（apt-get install chromium）"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(app, office) -> Iterator[str]:
+    """``sentinel serve`` (gunicorn) in a subprocess on the test database."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
+    env.update(
+        SENTINEL_DATABASE_URL=app.config["DATABASE_URL"],
+        SENTINEL_INSTANCE_PATH=app.instance_path,
+        SENTINEL_SECRET_KEY="browser-test",
+        SENTINEL_JOBS_MODE="sync",
+    )
+    sentinel = os.path.join(os.path.dirname(sys.executable), "sentinel")
+    proc = subprocess.Popen([sentinel, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/login", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("sentinel serve did not start")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=zh-CN",
+        ])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _page(browser):
+    return browser.new_page(locale="zh-CN", viewport={"width": 1400, "height": 900})
+
+
+def _login(page, base: str, username: str) -> None:
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def _shot(page, name: str) -> None:
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def test_duty_officer_dispatches_and_handler_answers(server, browser, office):
+    case = office.case("请问社保卡丢失后在哪里补办？需要带什么材料？")
+    page = _page(browser)
+    _login(page, server, "duty")
+    page.wait_for_selector(f"tr[data-case-id='{case.id}']")
+    _shot(page, "triage")
+    page.click(f"tr[data-case-id='{case.id}'] .title-cell a")
+    page.wait_for_selector("text=操作")
+    page.select_option("form[action$='/dispatch'] select[name=unit_id]", label="县教育局")
+    page.click("form[action$='/dispatch'] button[type=submit]")
+    page.wait_for_selector(".flash-success")
+    assert "待签收" in page.inner_text(".case-head")
+    _shot(page, "case-dispatched")
+    page.click("text=退出")
+
+    _login(page, server, "edu_handler")
+    page.wait_for_selector("text=本单位待办")
+    page.click(f"a[href='/cases/{case.id}']")
+    page.click("button:has-text('签收')")
+    page.wait_for_selector("textarea[name=body]")
+    page.fill("textarea[name=body]", "您好！社保卡可凭身份证到县政务服务中心二楼社保窗口补办，当场制卡。")
+    page.click("button:has-text('提交答复')")
+    page.wait_for_selector(".flash-success")
+    assert "已答复" in page.inner_text(".case-head")
+    assert "当场制卡" in page.inner_text(".reply.final")
+    _shot(page, "case-answered")
+
+
+def test_new_items_appear_in_the_queue_without_a_reload(server, browser, office):
+    office.case("第一条留言：小区路灯不亮")
+    page = _page(browser)
+    _login(page, server, "duty")
+    page.wait_for_selector("tr.case-row")
+    body = json.dumps({"items": [{"external_id": "live-1", "text": "实时到达：公交站台顶棚漏雨"}]}).encode()
+    request = urllib.request.Request(server + "/api/v1/items", data=body, method="POST", headers={
+        "Authorization": f"Bearer {office.token}", "Content-Type": "application/json"})
+    assert urllib.request.urlopen(request, timeout=10).status == 202
+    page.wait_for_selector("#live-banner:not([hidden])", timeout=15000)
+    page.click("#live-show")
+    page.wait_for_selector("tr.case-row:has-text('公交站台顶棚漏雨')")
+    _shot(page, "triage-live")
+
+
+def test_keyboard_claims_the_selected_case(server, browser, office):
+    office.case("键盘操作测试：请问公积金怎么提取？")
+    page = _page(browser)
+    _login(page, server, "duty")
+    page.wait_for_selector("tr.case-row")
+    page.keyboard.press("j")
+    assert "current" in (page.get_attribute("tr.case-row >> nth=0", "class") or "")
+    page.keyboard.press("c")
+    page.wait_for_selector(".flash-success")
+    assert "已认领" in page.inner_text(".flashes")
