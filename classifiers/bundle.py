@@ -1,0 +1,146 @@
+"""Versioned model bundles under a models directory.
+
+Layout::
+
+    <models_dir>/
+      ACTIVE                      the active version (one line)
+      <version>/
+        meta.json                 version, trained_at, data_hash, metrics, settings
+        model.joblib              featurizer and every model
+        sentiment.marshal.3       SnowNLP's Bayes sentiment model (SnowNLP's own format)
+        wordlists/*.txt           risk words used by this bundle (editable)
+
+A version is written to a temporary directory and renamed into place, so a reader never
+sees half a bundle; ``ACTIVE`` is replaced atomically too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BundleError",
+    "BundleInfo",
+    "activate",
+    "active_version",
+    "list_versions",
+    "read_meta",
+    "resolve_models_dir",
+]
+
+ACTIVE_FILE = "ACTIVE"
+META_FILE = "meta.json"
+MODEL_FILE = "model.joblib"
+
+
+class BundleError(Exception):
+    """A models directory has no usable bundle, or a version does not exist."""
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """What ``meta.json`` says about one version."""
+
+    version: str
+    path: Path
+    trained_at: str
+    data_hash: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    active: bool = False
+    activated: bool = False  # set by train_all: did this run make it the active version?
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (for an admin page or the API)."""
+        return {
+            "version": self.version,
+            "path": str(self.path),
+            "trained_at": self.trained_at,
+            "data_hash": self.data_hash,
+            "metrics": self.metrics,
+            "settings": self.settings,
+            "active": self.active,
+            "note": self.note,
+        }
+
+
+def resolve_models_dir(models_dir: str | Path | None = None) -> Path:
+    """``models_dir``, else ``$SENTINEL_MODELS_DIR``, else ``instance/models`` under the cwd."""
+    if models_dir:
+        return Path(models_dir)
+    env = os.environ.get("SENTINEL_MODELS_DIR")
+    return Path(env) if env else Path.cwd() / "instance" / "models"
+
+
+def read_meta(models_dir: str | Path, version: str) -> BundleInfo:
+    """Read one version's ``meta.json``."""
+    path = Path(models_dir) / version
+    try:
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BundleError(f"模型版本不存在：{version}") from exc
+    return BundleInfo(
+        version=meta["version"],
+        path=path,
+        trained_at=meta.get("trained_at", ""),
+        data_hash=meta.get("data_hash", ""),
+        metrics=meta.get("metrics", {}),
+        settings=meta.get("settings", {}),
+        active=version == active_version(models_dir),
+        note=meta.get("note", ""),
+    )
+
+
+def list_versions(models_dir: str | Path) -> list[BundleInfo]:
+    """All complete versions, newest first (by trained_at)."""
+    root = Path(models_dir)
+    if not root.is_dir():
+        return []
+    out = [
+        read_meta(root, p.name)
+        for p in root.iterdir()
+        if p.is_dir() and (p / META_FILE).is_file() and (p / MODEL_FILE).is_file()
+    ]
+    return sorted(out, key=lambda b: (b.trained_at, b.version), reverse=True)
+
+
+def active_version(models_dir: str | Path) -> str | None:
+    """The active version, or ``None`` when nothing has been activated yet."""
+    try:
+        version = (Path(models_dir) / ACTIVE_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return version or None
+
+
+def activate(models_dir: str | Path, version: str) -> BundleInfo:
+    """Make ``version`` the active bundle (also the rollback operation).
+
+    Processes pick the change up on their next :func:`classifiers.pipeline.get_pipeline`.
+    """
+    root = Path(models_dir)
+    if not ((root / version / META_FILE).is_file() and (root / version / MODEL_FILE).is_file()):
+        raise BundleError(f"模型版本不存在或不完整：{version}")
+    _atomic_write(root / ACTIVE_FILE, version + "\n")
+    return read_meta(root, version)
+
+
+def write_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Write ``meta.json`` into a bundle directory."""
+    (path / META_FILE).write_text(
+        json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8"
+    )
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,356 @@
+"""The classification pipeline: one call classifies a batch for every model.
+
+>>> from classifiers.pipeline import get_pipeline
+>>> p = get_pipeline("instance/models")            # loads the active bundle once per process
+>>> p.predict(["请问社保卡在哪里补办？"])[0].sentiment
+'neutral'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.bundle import MODEL_FILE, BundleError, active_version, read_meta
+from classifiers.heads import LinearHead, sublinear, top_terms
+from classifiers.risk import RiskRules, find_pii
+from classifiers.snowbayes import FastBayes
+from classifiers.text import Featurizer, normalise, prepare
+
+__all__ = ["Models", "Pipeline", "Prediction", "clear_cache", "get_pipeline"]
+
+SENTIMENTS = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Everything the models say about one text.
+
+    ``topic_terms`` / ``sentiment_terms`` are the few terms that weighed most for the label
+    ("why this label"); ``risk_reasons`` are Chinese, for the case page.
+    """
+
+    topic: str
+    topic_confidence: float
+    topic_needs_person: bool
+    topic_terms: tuple[str, ...]
+    sentiment: str  # "positive" | "neutral" | "negative"
+    sentiment_score: float  # P(positive) in [0, 1]; neutral texts sit near 0.5
+    sentiment_terms: tuple[str, ...]
+    request_type: str  # 咨询 / 投诉 / 建议 / 求助 / 举报 / 表扬 / 其他
+    request_type_confidence: float
+    rumour_score: float
+    risk_tier: str  # "A" 普通 | "B" 重要 | "C" 敏感
+    risk_reasons: tuple[str, ...]
+    pii: tuple[str, ...]  # kinds of unmasked personal data found (身份证号, 手机号, 银行卡号)
+    model_version: str
+
+    def to_dict(self, id: Any = None) -> dict[str, Any]:
+        """The JSON object ``sentinel classify`` writes for one input row."""
+        d = asdict(self)
+        out: dict[str, Any] = {"id": id}
+        for key in (
+            "topic", "topic_confidence", "sentiment", "sentiment_score", "request_type",
+            "rumour_score", "risk_tier", "model_version",
+        ):
+            out[key] = d[key]
+        for key in ("topic_confidence", "sentiment_score", "rumour_score"):
+            out[key] = round(float(out[key]), 4)
+        out["topic_needs_person"] = self.topic_needs_person
+        out["topic_terms"] = list(self.topic_terms)
+        out["sentiment_terms"] = list(self.sentiment_terms)
+        out["request_type_confidence"] = round(float(self.request_type_confidence), 4)
+        out["risk_reasons"] = list(self.risk_reasons)
+        out["pii"] = list(self.pii)
+        return out
+
+
+# --- request type rules ---------------------------------------------------------------------
+
+# The writer states the purpose in the first clause (often the subject line): "投诉……",
+# "关于……的咨询", "建议……". A rule that fires there wins over the model.
+_FIRST_CLAUSE = re.compile(r"[。！!？?；; ]")
+_RT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (label, re.compile(p))
+    for label, p in (
+        ("表扬", r"表扬|致谢|点赞|赞扬|锦旗|感谢信"),
+        ("举报", r"举报"),
+        ("投诉", r"投诉"),
+        ("求助", r"求助|求救|救救|帮帮"),
+        ("咨询", r"咨询|请问|询问|想了解"),
+        ("建议", r"建议|呼吁|倡议"),
+    )
+)
+
+
+def _request_rule(text: str) -> str | None:
+    head = _FIRST_CLAUSE.split(normalise(text)[:60], maxsplit=1)[0]
+    for label, pattern in _RT_RULES:
+        if pattern.search(head):
+            return label
+    return None
+
+
+# --- engagement features for the rumour model --------------------------------------------------
+
+ENGAGEMENT_FIELDS = ("reposts", "comments", "likes", "user_verified", "user_followers")
+
+
+def engagement_vector(e: Mapping[str, Any] | None) -> list[float] | None:
+    """Numeric engagement features, or ``None`` when the item has none of the fields."""
+    if not e or not any(e.get(k) not in (None, "") for k in ENGAGEMENT_FIELDS):
+        return None
+
+    def num(key: str) -> float:
+        try:
+            return math.log1p(max(float(e.get(key) or 0), 0.0))
+        except (TypeError, ValueError):
+            return 0.0
+
+    verified = str(e.get("user_verified", "")).strip().lower() in ("true", "1", "yes")
+    has_followers = e.get("user_followers") not in (None, "")
+    return [num("reposts"), num("comments"), num("likes"), float(verified),
+            num("user_followers"), float(has_followers)]
+
+
+# --- the models container ----------------------------------------------------------------------
+
+
+@dataclass
+class Models:
+    """Every fitted model of one bundle (pickled into ``model.joblib``)."""
+
+    featurizer: Featurizer
+    topic: LinearHead  # calibrated linear SVM; classes are the office's taxonomy
+    topic_classes: list[str]
+    polarity: LinearHead  # logistic regression on TF-IDF, stacked with the Bayes log-odds
+    polarity_bayes_weight: float
+    bayes: FastBayes  # SnowNLP Bayes retrained on Weibo (sentiment.marshal.3)
+    gate: LinearHead  # P(neutral): consultation register vs opinion
+    request: LinearHead
+    request_classes: list[str]
+    rumour: LinearHead
+    rumour_engagement: Any = None  # LogisticRegression on [text logit, engagement] or None
+    settings: dict[str, float] = field(default_factory=dict)
+
+    DEFAULT_SETTINGS = {
+        "topic_threshold": 0.5,  # below: the case is marked "needs a person"
+        "neutral_threshold": 0.5,  # P(neutral) at or above: sentiment is neutral
+        "request_other_threshold": 0.25,  # best request-type probability below: 其他
+    }
+
+    def polarity_logit(self, tf: Any, counts: Any) -> tuple[np.ndarray, Any]:
+        """Stacked polarity logit and the TF-IDF rows it used."""
+        x = self.polarity.features(tf)
+        z = self.polarity.model.decision_function(x)
+        z = z + self.polarity_bayes_weight * self.bayes.log_odds(counts)
+        return z, x
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+
+
+class Pipeline:
+    """A loaded bundle. Thread-safe for ``predict`` (no shared mutable state)."""
+
+    def __init__(
+        self,
+        models: Models,
+        *,
+        version: str,
+        metrics: Mapping[str, Any] | None = None,
+        risk: RiskRules | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self.models = models
+        self.version = version
+        self.metrics: dict[str, Any] = dict(metrics or {})
+        self.settings: dict[str, float] = {**Models.DEFAULT_SETTINGS, **models.settings}
+        self.risk = risk or RiskRules({})
+        self.path = path
+
+    @classmethod
+    def load(cls, bundle_dir: Path | str) -> Pipeline:
+        """Load one bundle directory (``<models_dir>/<version>``)."""
+        import joblib
+
+        bundle_dir = Path(bundle_dir)
+        meta = read_meta(bundle_dir.parent, bundle_dir.name)
+        models: Models = joblib.load(bundle_dir / MODEL_FILE)
+        risk = RiskRules.from_dir(bundle_dir / "wordlists", meta.settings.get("risk"))
+        return cls(models, version=meta.version, metrics=meta.metrics, risk=risk, path=bundle_dir)
+
+    def with_risk_rules(self, risk: RiskRules) -> Pipeline:
+        """A pipeline sharing these models but using other (edited) risk word lists."""
+        clone = Pipeline(self.models, version=self.version, metrics=self.metrics, risk=risk,
+                         path=self.path)
+        clone.settings = dict(self.settings)
+        return clone
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        *,
+        engagement: Sequence[Mapping[str, Any] | None] | None = None,
+        topic_threshold: float | None = None,
+    ) -> list[Prediction]:
+        """Classify ``texts`` (any length, any normalisation) in one batch.
+
+        ``engagement`` optionally gives, per text, a mapping with any of ``reposts``,
+        ``comments``, ``likes``, ``user_verified``, ``user_followers``; the rumour score then
+        also uses them. ``topic_threshold`` overrides the "needs a person" setting.
+        """
+        texts = ["" if t is None else str(t) for t in texts]
+        if not texts:
+            return []
+        if engagement is not None and len(engagement) != len(texts):
+            raise ValueError("engagement must have one entry per text")
+        m = self.models
+        s = self.settings
+        threshold = s["topic_threshold"] if topic_threshold is None else topic_threshold
+
+        prepared = [prepare(t) for t in texts]
+        counts = m.featurizer.transform(prepared, prepared=True)
+        tf = sublinear(counts)
+
+        # topic
+        xt = m.topic.features(tf)
+        topic_p = m.topic.model.predict_proba(xt)
+        topic_i = topic_p.argmax(axis=1)
+
+        # sentiment: polarity (TF-IDF LR + SnowNLP Bayes) and the neutral gate
+        z, xp = m.polarity_logit(tf, counts)
+        p_pos = _sigmoid(z)
+        xg = m.gate.features(tf)
+        p_neu = m.gate.model.predict_proba(xg)[:, 1]
+        score = 0.5 + (p_pos - 0.5) * (1.0 - p_neu)
+        neutral = p_neu >= s["neutral_threshold"]
+
+        # request type
+        xr = m.request.features(tf)
+        req_p = m.request.model.predict_proba(xr)
+
+        # rumour
+        xu = m.rumour.features(tf)
+        rum_z = m.rumour.model.decision_function(xu)
+        rum = _sigmoid(rum_z)
+        if engagement is not None and m.rumour_engagement is not None:
+            for i, e in enumerate(engagement):
+                vec = engagement_vector(e)
+                if vec is not None:
+                    rum[i] = m.rumour_engagement.predict_proba([[rum_z[i], *vec]])[0, 1]
+
+        terms = m.featurizer
+        out = []
+        empty = [not p for p in prepared]
+        for i, text in enumerate(texts):
+            if empty[i]:
+                out.append(self._empty())
+                continue
+            ti = int(topic_i[i])
+            t_conf = float(topic_p[i, ti])
+            t_terms = self._terms(xt[i], m.topic.coef_for(ti), terms)
+            if neutral[i]:
+                sentiment = "neutral"
+                s_terms = self._terms(xg[i], m.gate.coef_for(1), terms)
+            elif p_pos[i] >= 0.5:
+                sentiment = "positive"
+                s_terms = self._terms(xp[i], m.polarity.coef_for(1), terms)
+            else:
+                sentiment = "negative"
+                s_terms = self._terms(xp[i], m.polarity.coef_for(0), terms)
+            rule = _request_rule(text)
+            ri = int(req_p[i].argmax())
+            if rule is not None:
+                request_type = rule
+                r_conf = max(float(req_p[i, m.request_classes.index(rule)]), 0.9) \
+                    if rule in m.request_classes else 0.9
+            elif req_p[i, ri] < s["request_other_threshold"]:
+                request_type, r_conf = "其他", float(1.0 - req_p[i, ri])
+            else:
+                request_type, r_conf = m.request_classes[ri], float(req_p[i, ri])
+            tier, reasons = self.risk.assess(
+                text,
+                rumour_score=float(rum[i]),
+                sentiment=sentiment,
+                sentiment_score=float(score[i]),
+                request_type=request_type,
+            )
+            out.append(
+                Prediction(
+                    topic=m.topic_classes[ti],
+                    topic_confidence=t_conf,
+                    topic_needs_person=t_conf < threshold,
+                    topic_terms=t_terms,
+                    sentiment=sentiment,
+                    sentiment_score=float(score[i]),
+                    sentiment_terms=s_terms,
+                    request_type=request_type,
+                    request_type_confidence=r_conf,
+                    rumour_score=float(rum[i]),
+                    risk_tier=tier,
+                    risk_reasons=reasons,
+                    pii=find_pii(normalise(text)),
+                    model_version=self.version,
+                )
+            )
+        return out
+
+    @staticmethod
+    def _terms(row: Any, coef: np.ndarray, featurizer: Featurizer) -> tuple[str, ...]:
+        return top_terms(row, coef, featurizer, k=5)
+
+    def _empty(self) -> Prediction:
+        return Prediction(
+            topic="", topic_confidence=0.0, topic_needs_person=True, topic_terms=(),
+            sentiment="neutral", sentiment_score=0.5, sentiment_terms=(), request_type="其他",
+            request_type_confidence=0.0, rumour_score=0.0, risk_tier="A", risk_reasons=(),
+            pii=(), model_version=self.version,
+        )
+
+    def predict_one(self, text: str, **kwargs: Any) -> Prediction:
+        """Classify a single text."""
+        return self.predict([text], **kwargs)[0]
+
+
+# --- per-process cache ---------------------------------------------------------------------------
+
+_cache: dict[tuple[str, str], Pipeline] = {}
+_lock = threading.Lock()
+
+
+def get_pipeline(models_dir: str | Path) -> Pipeline:
+    """The pipeline of the active version in ``models_dir``, loaded once per process.
+
+    Reads the ``ACTIVE`` pointer on every call (one small file), so an activation or a
+    rollback is picked up by the next call without restarting the process.
+    """
+    root = Path(models_dir).resolve()
+    version = active_version(root)
+    if version is None:
+        raise BundleError(f"没有可用的模型：{root} 中尚未训练或激活模型（运行 sentinel train）")
+    key = (str(root), version)
+    with _lock:
+        pipeline = _cache.get(key)
+        if pipeline is None:
+            pipeline = Pipeline.load(root / version)
+            # Keep only the newest version of each directory in memory.
+            for k in [k for k in _cache if k[0] == key[0]]:
+                del _cache[k]
+            _cache[key] = pipeline
+    return pipeline
+
+
+def clear_cache() -> None:
+    """Forget loaded pipelines (tests, or to free memory)."""
+    with _lock:
+        _cache.clear()
+

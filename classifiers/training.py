@@ -1,0 +1,627 @@
+"""Training every model from the shipped data, measuring it, and writing a bundle.
+
+``train_all`` is what ``sentinel train`` runs. Each data set is split once, by a hash of
+its normalised text, into a training part and a fixed evaluation part (15 %). Every figure
+in the metrics table — ours and the baselines' — is measured on that evaluation part,
+which no model ever trains on; the same part decides whether a candidate trained with
+officers' corrections may replace the active bundle.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from classifiers import LIBRARY_VERSION
+from classifiers.bundle import (
+    MODEL_FILE,
+    BundleInfo,
+    active_version,
+    read_meta,
+    write_meta,
+)
+from classifiers.bundle import activate as activate_version
+from classifiers.data import (
+    GovMessage,
+    data_hash,
+    dedupe_key,
+    load_gov_messages,
+    load_gov_topic,
+    load_labelled_file,
+    load_rumours,
+    load_weibo,
+    request_type_from_subject,
+    sentiment_from_subject,
+)
+from classifiers.heads import LinearHead, sublinear
+from classifiers.pipeline import Models, Pipeline, engagement_vector
+from classifiers.risk import DEFAULT_WORDLIST_DIR
+from classifiers.snowbayes import MARSHAL_NAME, train_snownlp_bayes
+from classifiers.text import Featurizer, prepare
+
+__all__ = [
+    "EVAL_PERCENT",
+    "PRIMARY_METRICS",
+    "compare_metrics",
+    "format_metrics",
+    "train_all",
+]
+
+#: Share of each data set held out as the fixed evaluation set.
+EVAL_PERCENT = 15
+
+#: Metrics that decide activation: (key, higher_is_better).
+PRIMARY_METRICS: tuple[tuple[str, bool], ...] = (
+    ("topic.macro_f1", True),
+    ("sentiment.weibo_accuracy", True),
+    ("sentiment.consultation_negative_rate", False),
+    ("sentiment.complaint_negative_rate", True),
+    ("request_type.weak_accuracy", True),
+    ("rumour.auc_ced", True),
+    ("rumour.auc_checked", True),
+)
+#: A candidate may lose at most this much on any primary metric (noise on ~1,000 rows).
+TOLERANCE = 0.005
+
+CORRECTION_FIELDS = ("topic", "sentiment", "request_type")
+
+
+def is_eval(text: str) -> bool:
+    """Whether a text belongs to the fixed evaluation part (stable across runs and machines)."""
+    digest = hashlib.blake2b(dedupe_key(text).encode("utf-8"), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % 100 < EVAL_PERCENT
+
+
+def _split(items: Sequence[Any], text_of: Callable[[Any], str]) -> tuple[list[Any], list[Any]]:
+    train, ev = [], []
+    for item in items:
+        (ev if is_eval(text_of(item)) else train).append(item)
+    return train, ev
+
+
+def _limit(items: list[Any], limit: int | None, text_of: Callable[[Any], str]) -> list[Any]:
+    if limit is None or len(items) <= limit:
+        return items
+    keyed = sorted(items, key=lambda it: hashlib.blake2b(text_of(it).encode("utf-8"),
+                                                        digest_size=4).digest())
+    return keyed[:limit]
+
+
+class _Progress:
+    """A tqdm bar over named training steps (stderr), or nothing."""
+
+    def __init__(self, steps: int, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=steps, desc="训练", unit="步", file=sys.stderr,
+                            bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {elapsed} {postfix}")
+
+    def step(self, name: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(name)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, average="macro"))
+
+
+def _auc(y: Sequence[int], s: Sequence[float]) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(y)) < 2:
+        return None
+    return float(roc_auc_score(y, s))
+
+
+def _ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error of top-class confidence."""
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        mask = (conf > lo) & (conf <= hi)
+        if mask.any():
+            total += mask.mean() * abs(conf[mask].mean() - correct[mask].mean())
+    return float(total)
+
+
+def _jieba_words(texts: Iterable[str]) -> list[str]:
+    import jieba
+
+    jieba.setLogLevel(60)
+    return [" ".join(jieba.lcut(prepare(t))) for t in texts]
+
+
+def _shipped_snownlp(texts: Sequence[str]) -> np.ndarray:
+    """Shipped SnowNLP's P(positive) (baseline only; never part of a bundle)."""
+    from snownlp import SnowNLP
+
+    return np.array([SnowNLP(t).sentiments if t.strip() else 0.5 for t in texts])
+
+
+def _group_corrections(rows: Iterable[Mapping[str, Any]] | None) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {f: [] for f in CORRECTION_FIELDS}
+    for row in rows or ():
+        field, text, label = row.get("field"), str(row.get("text") or ""), row.get("label")
+        if field in out and text.strip() and label:
+            out[str(field)].append((text, str(label)))
+    return out
+
+
+def train_all(
+    models_dir: str | Path,
+    *,
+    data_dir: str | Path,
+    extra_rows: Iterable[Mapping[str, Any]] | None = None,
+    progress: bool = True,
+    activate: str = "if_not_worse",
+    topic_file: str | Path | None = None,
+    gold_path: str | Path | None = None,
+    wordlist_dir: str | Path | None = None,
+    baselines: bool = True,
+    limit: int | None = None,
+    note: str = "",
+) -> BundleInfo:
+    """Train every model, write a new bundle version, and activate it per ``activate``.
+
+    ``extra_rows`` are officers' corrections: dicts ``{"text", "field", "label"}`` with
+    field ``topic`` / ``sentiment`` (positive/neutral/negative) / ``request_type``; they are
+    added to the training rows only. ``activate``: ``"always"``, ``"never"``, or
+    ``"if_not_worse"`` (the default: the candidate becomes active only when it is not worse
+    than the active bundle on the fixed evaluation set, or when nothing is active).
+    ``topic_file`` replaces the routing taxonomy by an office's labelled CSV/XLSX
+    (``text,label``). ``gold_path`` is the hand-labelled request-type set (reported, and
+    excluded from training). ``limit`` caps each data set (tests train on a subset).
+    ``baselines=False`` skips the baseline models (jieba, shipped SnowNLP).
+    """
+    if activate not in ("if_not_worse", "always", "never"):
+        raise ValueError("activate must be 'if_not_worse', 'always' or 'never'")
+    started = time.perf_counter()
+    data_dir = Path(data_dir)
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    corrections = _group_corrections(extra_rows)
+    bar = _Progress(9, progress)
+    metrics: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+
+    def lap(name: str, t0: float) -> float:
+        timings[name] = round(time.perf_counter() - t0, 1)
+        bar.step(name)
+        return time.perf_counter()
+
+    t = time.perf_counter()
+    # ---- data ----------------------------------------------------------------------------
+    topic_rows = load_labelled_file(topic_file) if topic_file else load_gov_topic(data_dir)
+    messages = load_gov_messages(data_dir)
+    known = {dedupe_key(m.text) for m in messages}
+    messages += [m for m in load_gov_topic(data_dir) if m.subject and
+                 dedupe_key(m.text) not in known]
+    weibo_texts, weibo_labels = load_weibo(data_dir)
+    weibo = list(zip(weibo_texts, weibo_labels, strict=True))
+    rumours = load_rumours(data_dir)
+    gold = _read_gold(gold_path)
+    gold_keys = {dedupe_key(g["text"]) for g in gold}
+
+    topic_rows = _limit(topic_rows, limit, lambda r: r.text)
+    messages = _limit(messages, limit, lambda r: r.text)
+    weibo = _limit(weibo, limit, lambda r: r[0])
+    rumours = _limit(rumours, limit, lambda r: r.text)
+
+    topic_tr, topic_ev = _split(topic_rows, lambda r: r.text)
+    msg_tr, msg_ev = _split(messages, lambda r: r.text)
+    wb_tr, wb_ev = _split(weibo, lambda r: r[0])
+    ru_tr, ru_ev = _split(rumours, lambda r: r.text)
+    t = lap("读取数据", t)
+
+    # ---- shared features -----------------------------------------------------------------
+    vocab_texts = [r.text for r in topic_tr] + [m.text for m in msg_tr] + [w[0] for w in wb_tr]
+    vocab_texts += [r.text for r in ru_tr]
+    vocab_texts += [text for rows in corrections.values() for text, _ in rows]
+    featurizer = Featurizer.fit(vocab_texts)
+
+    def tf_of(texts: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        counts = featurizer.transform(texts)
+        return counts, sublinear(counts)
+
+    t = lap("特征", t)
+
+    # ---- topic ---------------------------------------------------------------------------
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    topic_train = [(r.text, r.label) for r in topic_tr] + corrections["topic"]
+    _, tf_topic = tf_of([x for x, _ in topic_train])
+    y_topic = [y for _, y in topic_train]
+    topic_idf = LinearHead.fit_idf(tf_topic)
+    svc = LinearSVC(C=1.0, class_weight="balanced")
+    topic_model = CalibratedClassifierCV(svc, method="sigmoid", cv=3, ensemble=False)
+    topic_model.fit(LinearHead.weigh(tf_topic, topic_idf), y_topic)
+    topic_head = LinearHead(topic_idf, topic_model)
+    _, tf_topic_ev = tf_of([r.text for r in topic_ev])
+    y_topic_ev = [r.label for r in topic_ev]
+    proba = topic_model.predict_proba(topic_head.features(tf_topic_ev))
+    pred = topic_model.classes_[proba.argmax(axis=1)]
+    conf = proba.max(axis=1)
+    correct = pred == np.array(y_topic_ev)
+    threshold = Models.DEFAULT_SETTINGS["topic_threshold"]
+    auto = conf >= threshold
+    metrics["topic"] = {
+        "n_train": len(topic_train),
+        "n_eval": len(topic_ev),
+        "classes": [str(c) for c in topic_model.classes_],
+        "macro_f1": _macro_f1(y_topic_ev, pred),
+        "accuracy": float(correct.mean()),
+        "ece": _ece(conf, correct),
+        "needs_person_rate": float(1 - auto.mean()),
+        "accuracy_when_auto": float(correct[auto].mean()) if auto.any() else None,
+    }
+    if baselines:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vec = TfidfVectorizer(token_pattern=r"(?u)\b\w+\b")
+        base = LinearSVC().fit(vec.fit_transform(_jieba_words(x for x, _ in topic_train)), y_topic)
+        base_pred = base.predict(vec.transform(_jieba_words(r.text for r in topic_ev)))
+        metrics["topic"]["baseline_macro_f1"] = _macro_f1(y_topic_ev, base_pred)
+        metrics["topic"]["baseline"] = "TF-IDF(jieba 词) + LinearSVC"
+    t = lap("主题", t)
+
+    # ---- sentiment: SnowNLP Bayes + logistic regression + neutral gate --------------------
+    pol_rows = [(x, y) for x, y in wb_tr]
+    pol_rows += [(x, 1) for x, lab in corrections["sentiment"] if lab == "positive"]
+    pol_rows += [(x, 0) for x, lab in corrections["sentiment"] if lab == "negative"]
+    pol_texts = [x for x, _ in pol_rows]
+    y_pol = np.array([y for _, y in pol_rows])
+    counts_pol, tf_pol = tf_of(pol_texts)
+
+    # Out-of-fold Bayes log-odds, so the stacked regression learns how far to trust Bayes.
+    from sklearn.model_selection import StratifiedKFold
+
+    oof = np.zeros(len(pol_rows))
+    for fit_idx, held_idx in StratifiedKFold(3, shuffle=True, random_state=0).split(
+        pol_texts, y_pol
+    ):
+        fold = train_snownlp_bayes(
+            featurizer,
+            [pol_texts[i] for i in fit_idx if y_pol[i] == 0],
+            [pol_texts[i] for i in fit_idx if y_pol[i] == 1],
+            None,
+        )
+        oof[held_idx] = fold.log_odds(counts_pol[held_idx])
+    tmp_bundle = Path(tempfile.mkdtemp(prefix=".train-", dir=models_dir))
+    bayes = train_snownlp_bayes(
+        featurizer,
+        [x for x, y in pol_rows if y == 0],
+        [x for x, y in pol_rows if y == 1],
+        tmp_bundle / MARSHAL_NAME,
+    )
+    pol_idf = LinearHead.fit_idf(tf_pol)
+    x_pol = LinearHead.weigh(tf_pol, pol_idf)
+    bayes_scale = float(np.std(oof)) or 1.0
+    pol_lr = LogisticRegression(C=10.0, solver="liblinear")
+    pol_lr.fit(sp.hstack([x_pol, sp.csr_matrix(oof[:, None] / bayes_scale)]).tocsr(), y_pol)
+    bayes_weight = float(pol_lr.coef_[0, -1]) / bayes_scale
+    pol_lr.coef_ = pol_lr.coef_[:, :-1]
+    pol_lr.n_features_in_ = x_pol.shape[1]
+    polarity = LinearHead(pol_idf, pol_lr)
+
+    gate_rows: list[tuple[str, int]] = []
+    for m in msg_tr:
+        lab = sentiment_from_subject(m.subject)
+        if lab is not None:
+            gate_rows.append((m.text, int(lab == "neutral")))
+    rng = np.random.default_rng(0)
+    weibo_sample = rng.choice(len(wb_tr), size=min(len(wb_tr), 3000), replace=False)
+    gate_rows += [(wb_tr[i][0], 0) for i in weibo_sample]
+    gate_rows += [(x, int(lab == "neutral")) for x, lab in corrections["sentiment"]]
+    _, tf_gate = tf_of([x for x, _ in gate_rows])
+    gate_idf = LinearHead.fit_idf(tf_gate)
+    gate_lr = LogisticRegression(C=3.0, solver="liblinear", class_weight="balanced")
+    gate_lr.fit(LinearHead.weigh(tf_gate, gate_idf), [y for _, y in gate_rows])
+    gate = LinearHead(gate_idf, gate_lr)
+    t = lap("情感", t)
+
+    # ---- request type --------------------------------------------------------------------
+    req_rows = []
+    for m in msg_tr:
+        if dedupe_key(m.text) in gold_keys:
+            continue
+        lab = request_type_from_subject(m.subject)
+        if lab is not None:
+            req_rows.append((m.text, lab))
+    req_rows += corrections["request_type"]
+    # Classes with a handful of rows (表扬 has ~10) are left to the first-clause rules.
+    req_counts = Counter(y for _, y in req_rows)
+    req_rows = [(x, y) for x, y in req_rows if req_counts[y] >= 10]
+    _, tf_req = tf_of([x for x, _ in req_rows])
+    req_idf = LinearHead.fit_idf(tf_req)
+    req_lr = CalibratedClassifierCV(LinearSVC(C=0.5, class_weight="balanced"), method="sigmoid",
+                                    cv=3, ensemble=False)
+    req_lr.fit(LinearHead.weigh(tf_req, req_idf), [y for _, y in req_rows])
+    request = LinearHead(req_idf, req_lr)
+    t = lap("诉求类型", t)
+
+    # ---- rumour --------------------------------------------------------------------------
+    from sklearn.model_selection import cross_val_predict
+
+    _, tf_ru = tf_of([r.text for r in ru_tr])
+    y_ru = np.array([r.label for r in ru_tr])
+    ru_idf = LinearHead.fit_idf(tf_ru)
+    x_ru = LinearHead.weigh(tf_ru, ru_idf)
+    ru_lr = LogisticRegression(C=10.0, solver="liblinear")
+    strata = [f"{r.source}{r.label}" for r in ru_tr]
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(x_ru, strata))
+    oof_ru = cross_val_predict(ru_lr, x_ru, y_ru, cv=folds, method="decision_function")
+    ru_lr.fit(x_ru, y_ru)
+    rumour = LinearHead(ru_idf, ru_lr)
+    eng_x, eng_y = [], []
+    for r, z in zip(ru_tr, oof_ru, strict=True):
+        vec = engagement_vector(r.engagement)
+        if vec is not None:
+            eng_x.append([z, *vec])
+            eng_y.append(r.label)
+    rumour_eng = None
+    if len(set(eng_y)) == 2:
+        rumour_eng = LogisticRegression(C=1.0, max_iter=2000).fit(eng_x, eng_y)
+    t = lap("谣言", t)
+
+    models = Models(
+        featurizer=featurizer,
+        topic=topic_head,
+        topic_classes=[str(c) for c in topic_model.classes_],
+        polarity=polarity,
+        polarity_bayes_weight=bayes_weight,
+        bayes=bayes,
+        gate=gate,
+        request=request,
+        request_classes=[str(c) for c in req_lr.classes_],
+        rumour=rumour,
+        rumour_engagement=rumour_eng,
+        settings=dict(Models.DEFAULT_SETTINGS),
+    )
+    pipeline = Pipeline(models, version="candidate")
+
+    # ---- evaluation on the fixed evaluation part -----------------------------------------
+    metrics["sentiment"] = _eval_sentiment(pipeline, wb_tr, wb_ev, msg_ev, baselines)
+    metrics["request_type"] = _eval_request(pipeline, msg_ev, gold, len(req_rows))
+    metrics["rumour"] = _eval_rumour(pipeline, ru_tr, ru_ev, baselines)
+    metrics["sentiment"]["n_train_polarity"] = len(pol_rows)
+    metrics["sentiment"]["n_train_gate"] = len(gate_rows)
+    metrics["sentiment"]["bayes_weight"] = bayes_weight
+    t = lap("评估", t)
+
+    # ---- write the bundle ----------------------------------------------------------------
+    import joblib
+
+    hash_extra = [f"{f}\t{x}\t{y}" for f, rows in corrections.items() for x, y in rows]
+    if topic_file:
+        hash_extra.append(Path(topic_file).read_bytes().hex())
+    dh = data_hash(data_dir, hash_extra)
+    now = datetime.now(UTC)
+    version = f"{now:%Y%m%d-%H%M%S}-{dh[:8]}"
+    joblib.dump(models, tmp_bundle / MODEL_FILE)
+    shutil.copytree(Path(wordlist_dir) if wordlist_dir else DEFAULT_WORDLIST_DIR,
+                    tmp_bundle / "wordlists")
+    n_corr = sum(len(v) for v in corrections.values())
+    timings["total"] = round(time.perf_counter() - started, 1)
+    meta = {
+        "version": version,
+        "trained_at": now.isoformat(timespec="seconds"),
+        "data_hash": dh,
+        "library_version": LIBRARY_VERSION,
+        "metrics": metrics,
+        "settings": {"models": models.settings, "eval_percent": EVAL_PERCENT, "limit": limit,
+                     "corrections": n_corr, "topic_file": str(topic_file or "")},
+        "timings_s": timings,
+        "note": note,
+    }
+    write_meta(tmp_bundle, meta)
+    final = models_dir / version
+    os.replace(tmp_bundle, final)
+    lap("写入模型包", t)
+    bar.close()
+
+    current = active_version(models_dir)
+    decision, why = True, "首个模型版本"
+    if activate == "never":
+        decision, why = False, "按要求不激活"
+    elif activate == "always":
+        why = "按要求激活"
+    elif current is not None and current != version:
+        decision, why = compare_metrics(metrics, read_meta(models_dir, current).metrics)
+    if decision:
+        activate_version(models_dir, version)
+    info = read_meta(models_dir, version)
+    return replace(info, activated=decision, note=why)
+
+
+
+def _read_gold(path: str | Path | None) -> list[dict[str, str]]:
+    if path is None or not Path(path).is_file():
+        return []
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _eval_sentiment(
+    pipeline: Pipeline,
+    wb_tr: Sequence[tuple[str, int]],
+    wb_ev: Sequence[tuple[str, int]],
+    msg_ev: Sequence[GovMessage],
+    baselines: bool,
+) -> dict[str, Any]:
+    texts = [x for x, _ in wb_ev]
+    y = np.array([y for _, y in wb_ev])
+    preds = pipeline.predict(texts)
+    score = np.array([p.sentiment_score for p in preds])
+    label = np.array([p.sentiment for p in preds])
+    out: dict[str, Any] = {
+        "n_eval_weibo": len(texts),
+        # A Weibo post called neutral counts as wrong here.
+        "weibo_accuracy": float(np.mean(label == np.where(y == 1, "positive", "negative"))),
+        "weibo_accuracy_by_score": float(np.mean((score >= 0.5) == (y == 1))),
+        "weibo_neutral_rate": float(np.mean(label == "neutral")),
+    }
+    consult = [m for m in msg_ev if sentiment_from_subject(m.subject) == "neutral"]
+    complaint = [m for m in msg_ev if sentiment_from_subject(m.subject) == "negative"]
+    for name, rows in (("consultation", consult), ("complaint", complaint)):
+        p = pipeline.predict([m.text for m in rows])
+        labels = Counter(x.sentiment for x in p)
+        n = max(len(rows), 1)
+        out[f"n_eval_{name}"] = len(rows)
+        out[f"{name}_negative_rate"] = labels["negative"] / n
+        out[f"{name}_neutral_rate"] = labels["neutral"] / n
+    if baselines:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        shipped = _shipped_snownlp(texts)
+        out["baseline_snownlp_weibo_accuracy"] = float(np.mean((shipped >= 0.5) == (y == 1)))
+        c_shipped = _shipped_snownlp([m.text for m in consult])
+        out["baseline_snownlp_consultation_negative_rate"] = float(np.mean(c_shipped < 0.5))
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2))
+        lr = LogisticRegression(max_iter=2000).fit(
+            vec.fit_transform([prepare(x) for x, _ in wb_tr]), [y for _, y in wb_tr])
+        base = lr.predict(vec.transform([prepare(x) for x in texts]))
+        out["baseline_tfidf_lr_weibo_accuracy"] = float(np.mean(base == y))
+    return out
+
+
+def _eval_request(
+    pipeline: Pipeline, msg_ev: Sequence[GovMessage], gold: Sequence[Mapping[str, str]],
+    n_train: int,
+) -> dict[str, Any]:
+    weak = [(m, request_type_from_subject(m.subject)) for m in msg_ev]
+    weak = [(m, lab) for m, lab in weak if lab is not None]
+    out: dict[str, Any] = {"n_train_weak": n_train, "n_eval_weak": len(weak)}
+    # On weak labels the subject is withheld (else the rule just reads the label back).
+    p = pipeline.predict([m.text for m, _ in weak])
+    out["weak_accuracy"] = float(np.mean([x.request_type == lab for x, (_, lab) in
+                                          zip(p, weak, strict=True)])) if weak else None
+    if gold:
+        y = [g["label"] for g in gold]
+        with_subject = pipeline.predict([f"{g['subject']}\n{g['text']}" for g in gold])
+        body_only = pipeline.predict([g["text"] for g in gold])
+        rule_only = [request_type_from_subject(g["subject"]) or "投诉" for g in gold]
+        out["n_gold"] = len(gold)
+        out["gold_accuracy"] = float(np.mean([x.request_type == t for x, t in
+                                              zip(with_subject, y, strict=True)]))
+        out["gold_accuracy_body_only"] = float(np.mean([x.request_type == t for x, t in
+                                                        zip(body_only, y, strict=True)]))
+        out["baseline_subject_rules_gold_accuracy"] = float(np.mean(
+            [a == b for a, b in zip(rule_only, y, strict=True)]))
+        out["baseline_majority_gold_accuracy"] = Counter(y).most_common(1)[0][1] / len(y)
+    return out
+
+
+def _eval_rumour(
+    pipeline: Pipeline, ru_tr: Sequence[Any], ru_ev: Sequence[Any], baselines: bool
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"n_train": len(ru_tr), "n_eval": len(ru_ev)}
+    text_only = np.array([p.rumour_score for p in pipeline.predict([r.text for r in ru_ev])])
+    with_eng = np.array([p.rumour_score for p in pipeline.predict(
+        [r.text for r in ru_ev], engagement=[r.engagement for r in ru_ev])])
+    base = None
+    if baselines:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2))
+        lr = LogisticRegression(max_iter=2000).fit(
+            vec.fit_transform([prepare(r.text) for r in ru_tr]), [r.label for r in ru_tr])
+        base = lr.decision_function(vec.transform([prepare(r.text) for r in ru_ev]))
+    for source in ("ced", "checked"):
+        idx = [i for i, r in enumerate(ru_ev) if r.source == source]
+        y = [ru_ev[i].label for i in idx]
+        out[f"auc_{source}"] = _auc(y, text_only[idx])
+        out[f"auc_{source}_with_engagement"] = _auc(y, with_eng[idx])
+        if base is not None:
+            out[f"baseline_auc_{source}"] = _auc(y, base[idx])
+    return out
+
+
+def compare_metrics(
+    candidate: Mapping[str, Any], active: Mapping[str, Any]
+) -> tuple[bool, str]:
+    """Whether ``candidate`` is not worse than ``active`` on the primary metrics.
+
+    Returns ``(ok, reason)`` with a Chinese reason for the admin page.
+    """
+    worse = []
+    for key, higher in PRIMARY_METRICS:
+        a, b = _get(candidate, key), _get(active, key)
+        if a is None or b is None:
+            continue
+        delta = (a - b) if higher else (b - a)
+        if delta < -TOLERANCE:
+            worse.append(f"{key} {b:.4f}→{a:.4f}")
+    if worse:
+        return False, "候选模型在固定评估集上变差，未激活：" + "；".join(worse)
+    return True, "候选模型在固定评估集上不差于当前模型，已激活"
+
+
+def _get(metrics: Mapping[str, Any], dotted: str) -> float | None:
+    section, _, key = dotted.partition(".")
+    value = metrics.get(section, {}).get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def format_metrics(metrics: Mapping[str, Any]) -> str:
+    """The metrics table ``sentinel train`` prints (ours beside the baselines)."""
+
+    def f(x: Any) -> str:
+        return "—" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
+
+    t, s = metrics.get("topic", {}), metrics.get("sentiment", {})
+    r, u = metrics.get("request_type", {}), metrics.get("rumour", {})
+    rows = [
+        ("主题 macro-F1", t.get("macro_f1"), t.get("baseline_macro_f1"),
+         "TF-IDF(jieba)+LinearSVC"),
+        ("主题 准确率 / ECE", f"{f(t.get('accuracy'))} / {f(t.get('ece'))}", None, ""),
+        ("主题 需人工比例 / 自动部分准确率",
+         f"{f(t.get('needs_person_rate'))} / {f(t.get('accuracy_when_auto'))}", None, ""),
+        ("情感 微博准确率", s.get("weibo_accuracy"), s.get("baseline_tfidf_lr_weibo_accuracy"),
+         "TF-IDF+LR"),
+        ("情感 微博准确率（SnowNLP 原版）", None, s.get("baseline_snownlp_weibo_accuracy"),
+         "SnowNLP 原版"),
+        ("情感 咨询判为负面比例", s.get("consultation_negative_rate"),
+         s.get("baseline_snownlp_consultation_negative_rate"), "SnowNLP 原版"),
+        ("情感 投诉判为负面比例", s.get("complaint_negative_rate"), None, ""),
+        ("诉求类型 人工标注准确率", r.get("gold_accuracy"),
+         r.get("baseline_subject_rules_gold_accuracy"), "仅主题词规则"),
+        ("诉求类型 人工标注准确率（仅正文）", r.get("gold_accuracy_body_only"),
+         r.get("baseline_majority_gold_accuracy"), "全判为投诉"),
+        ("诉求类型 弱标签准确率（仅正文）", r.get("weak_accuracy"), None, ""),
+        ("谣言 AUC CED", u.get("auc_ced"), u.get("baseline_auc_ced"), "TF-IDF+LR"),
+        ("谣言 AUC CED（含互动数据）", u.get("auc_ced_with_engagement"), None, ""),
+        ("谣言 AUC CHECKED", u.get("auc_checked"), u.get("baseline_auc_checked"), "TF-IDF+LR"),
+        ("谣言 AUC CHECKED（含互动数据）", u.get("auc_checked_with_engagement"), None, ""),
+    ]
+    width = max(len(name) for name, *_ in rows) + 2
+    lines = [f"{'指标':<{width}}{'本模型':>10}{'基线':>10}  基线说明"]
+    for name, ours, base, desc in rows:
+        lines.append(f"{name:<{width}}{f(ours):>10}{f(base):>10}  {desc}")
+    return "\n".join(lines)
