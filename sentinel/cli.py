@@ -278,7 +278,9 @@ COMMANDS = (
 
 
 def register(app: Flask) -> None:
-    for command in COMMANDS:
+    from sentinel import deadline_cli
+
+    for command in COMMANDS + deadline_cli.COMMANDS:
         app.cli.add_command(command)
     try:
         from classifiers.cli import classify_command, train_command

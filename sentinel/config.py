@@ -42,6 +42,9 @@ class DefaultConfig:
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
+    # Deadlines (issue 6). Office hours for hour-based clocks, unless a unit sets its own.
+    OFFICE_HOURS = "08:30-12:00,13:30-17:30"
+
 
 def load_config(app: Any, test_config: dict[str, Any] | None) -> None:
     """Fill ``app.config``: defaults → ``SENTINEL_*`` env → ``test_config``; then validate."""

@@ -2,6 +2,7 @@
 
 from sentinel.models.audit import AuditEvent
 from sentinel.models.base import Base, utcnow
+from sentinel.models.calendar import OfficeHours, WorkCalendar
 from sentinel.models.case import Assignment, Case, Reply
 from sentinel.models.import_batch import ImportBatch
 from sentinel.models.item import Item
@@ -19,9 +20,11 @@ __all__ = [
     "ImportBatch",
     "Item",
     "JobRun",
+    "OfficeHours",
     "Reply",
     "Source",
     "Unit",
     "User",
+    "WorkCalendar",
     "utcnow",
 ]
