@@ -35,7 +35,11 @@ def _read_password() -> str:
 
 @click.command("create-user")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice(["admin", "duty_officer", "handler", "reviewer", "leader"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "duty_officer", "handler", "reviewer", "leader"]),
+)
 @click.option("--unit", "unit_names", multiple=True, help="所属单位名称（可多次指定）")
 @click.option("--display-name", default="", help="显示名")
 @click.option("--email", default=None)
@@ -49,7 +53,9 @@ def create_user_command(
     try:
         unit_objs = [units.get_unit_by_name(n) for n in unit_names]
         password = _read_password()
-        user = users.create_user(CLI_ACTOR, username, password, role, unit_objs, display_name, email)
+        user = users.create_user(
+            CLI_ACTOR, username, password, role, unit_objs, display_name, email
+        )
         db.session.commit()
     except SentinelError as exc:
         _fail(exc)
@@ -63,7 +69,11 @@ def source_group() -> None:
 
 @source_group.command("add")
 @click.argument("name")
-@click.option("--platform", required=True, help="wechat, weibo, douyin, toutiao, kuaishou, website, mailbox, hotline12345, api, import")
+@click.option(
+    "--platform",
+    required=True,
+    help="wechat, weibo, douyin, toutiao, kuaishou, website, mailbox, hotline12345, api, import",
+)
 @click.option("--account", default="", help="平台上的账号名")
 @click.option("--unit", "unit_name", default=None, help="运营该账号的单位")
 @with_appcontext
@@ -120,7 +130,11 @@ def unit_group() -> None:
 
 @unit_group.command("add")
 @click.argument("name")
-@click.option("--kind", default="department", type=click.Choice(["province", "city", "county", "department", "section"]))
+@click.option(
+    "--kind",
+    default="department",
+    type=click.Choice(["province", "city", "county", "department", "section"]),
+)
 @click.option("--parent", default=None, help="上级单位名称")
 @with_appcontext
 def unit_add(name: str, kind: str, parent: str | None) -> None:
@@ -139,8 +153,13 @@ def unit_add(name: str, kind: str, parent: str | None) -> None:
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--source", "source_name", required=True, help="渠道名称")
-@click.option("--map", "mappings", multiple=True, metavar="FIELD=COLUMN",
-              help="列映射，如 --map text=留言详情（默认按表头自动识别）")
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="列映射，如 --map text=留言详情（默认按表头自动识别）",
+)
 @with_appcontext
 def import_command(path: str, source_name: str, mappings: tuple[str, ...]) -> None:
     """Import a CSV/XLSX file (UTF-8, UTF-8-BOM, GBK, GB18030) into a source."""
@@ -175,7 +194,8 @@ def import_command(path: str, source_name: str, mappings: tuple[str, ...]) -> No
         row = f"第 {error['row']} 行：" if error.get("row") else ""
         click.echo(f"  错误 {row}{error['message']}", err=True)
     click.echo(
-        f"导入完成：新增 {batch.ok_rows} 条，重复 {batch.duplicate_rows} 条，错误 {batch.error_rows} 条"
+        f"导入完成：新增 {batch.ok_rows} 条，重复 {batch.duplicate_rows} 条，"
+        f"错误 {batch.error_rows} 条"
     )
     if batch.status == "failed":
         sys.exit(1)
@@ -196,7 +216,9 @@ def seed_demo_command(item_count: int) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=None, type=int, help="进程数（默认：嵌入模式 1，生产模式 2×CPU）")
+@click.option(
+    "--workers", default=None, type=int, help="进程数（默认：嵌入模式 1，生产模式 2×CPU）"
+)
 def serve_command(host: str, port: int, workers: int | None) -> None:
     """Serve the site with gunicorn (production-grade WSGI server)."""
     from sentinel.server import serve
@@ -235,7 +257,9 @@ def cron_command() -> None:
     from sentinel.jobs.redis_conn import redis_connection
 
     if current_app.config["JOBS_MODE"] != "rq":
-        raise click.ClickException("未配置 SENTINEL_REDIS_URL：嵌入模式下定时任务由 sentinel serve 运行")
+        raise click.ClickException(
+            "未配置 SENTINEL_REDIS_URL：嵌入模式下定时任务由 sentinel serve 运行"
+        )
     scheduler = CronScheduler(connection=redis_connection(current_app))
     scheduler.load_config_from_file("sentinel.jobs.cron_config")
     scheduler.start()
@@ -298,8 +322,10 @@ def _create_app(*_: Any) -> Flask:
 
 def main() -> None:
     """Entry point of ``sentinel``."""
-    cli = FlaskGroup(create_app=_create_app, add_default_commands=True, add_version_option=False,
-                     help="sentinel 政务新媒体留言办理平台")
+    cli = FlaskGroup(
+        create_app=_create_app,
+        add_default_commands=True,
+        add_version_option=False,
+        help="sentinel 政务新媒体留言办理平台",
+    )
     cli.main(prog_name="sentinel")
-
-

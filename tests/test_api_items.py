@@ -37,11 +37,19 @@ def assert_error_shape(response, status, code):
 
 
 def test_batch_is_accepted_with_ids_in_request_order(client, office):
-    payload = {"items": [
-        item(1, "请问社保卡在哪里补办？", author="网友甲", created_at="2026-11-25T09:30:00+08:00",
-             url="https://weibo.example/1", kind="comment"),
-        item(2, "小区门口的路灯坏了一个月了，没人修。"),
-    ]}
+    payload = {
+        "items": [
+            item(
+                1,
+                "请问社保卡在哪里补办？",
+                author="网友甲",
+                created_at="2026-11-25T09:30:00+08:00",
+                url="https://weibo.example/1",
+                kind="comment",
+            ),
+            item(2, "小区门口的路灯坏了一个月了，没人修。"),
+        ]
+    }
     response = post(client, office.token, payload)
     assert response.status_code == 202
     results = response.get_json()["items"]
@@ -129,7 +137,9 @@ def test_wrong_envelope_is_a_validation_error(client, office, payload):
 
 
 def test_malformed_json_is_400(client, office):
-    error = assert_error_shape(post(client, office.token, b'{"items": [ {"external_id": "1",'), 400, "bad_request")
+    error = assert_error_shape(
+        post(client, office.token, b'{"items": [ {"external_id": "1",'), 400, "bad_request"
+    )
     assert "JSON" in error["message"]
 
 
@@ -155,8 +165,9 @@ def test_oversized_body_is_413(client, office, app):
 @pytest.mark.parametrize("token", [None, "", "snt_wrong", "Basic abc"])
 def test_missing_or_wrong_token_is_401(client, office, token):
     if token == "Basic abc":
-        response = client.post("/api/v1/items", json={"items": [item(1)]},
-                               headers={"Authorization": "Basic abc"})
+        response = client.post(
+            "/api/v1/items", json={"items": [item(1)]}, headers={"Authorization": "Basic abc"}
+        )
     else:
         response = post(client, token, {"items": [item(1)]})
     assert_error_shape(response, 401, "unauthorized")
@@ -178,12 +189,16 @@ def test_tokens_are_stored_hashed(office):
 
 def test_get_item_returns_it_to_its_own_source_only(client, office):
     created = post(client, office.token, {"items": [item(1)]}).get_json()["items"][0]
-    response = client.get(f"/api/v1/items/{created['id']}", headers={"Authorization": f"Bearer {office.token}"})
+    response = client.get(
+        f"/api/v1/items/{created['id']}", headers={"Authorization": f"Bearer {office.token}"}
+    )
     assert response.status_code == 200
     body = response.get_json()
     assert body["id"] == created["id"] and body["case_id"] == created["case_id"]
     assert body["external_id"] == "wb-1" and body["text"] == "请问社保卡在哪里补办?"  # normalised
-    other = client.get(f"/api/v1/items/{created['id']}", headers={"Authorization": f"Bearer {office.other_token}"})
+    other = client.get(
+        f"/api/v1/items/{created['id']}", headers={"Authorization": f"Bearer {office.other_token}"}
+    )
     assert_error_shape(other, 404, "not_found")
     assert_error_shape(client.get(f"/api/v1/items/{created['id']}"), 401, "unauthorized")
 

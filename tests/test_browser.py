@@ -26,7 +26,9 @@ SHOTS = os.path.join(ROOT, "screenshots")
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="未安装 chromium：跳过浏览器测试（apt-get install chromium）"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="未安装 chromium：跳过浏览器测试（apt-get install chromium）"
+    ),
 ]
 
 
@@ -48,8 +50,12 @@ def server(app, office) -> Iterator[str]:
         SENTINEL_JOBS_MODE="sync",
     )
     sentinel = os.path.join(os.path.dirname(sys.executable), "sentinel")
-    proc = subprocess.Popen([sentinel, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sentinel, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -73,10 +79,18 @@ def server(app, office) -> Iterator[str]:
 def browser() -> Iterator[object]:
     playwright = pytest.importorskip("playwright.sync_api")
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=zh-CN",
-        ])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--lang=zh-CN",
+            ],
+        )
         try:
             yield b
         finally:
@@ -119,7 +133,9 @@ def test_duty_officer_dispatches_and_handler_answers(server, browser, office):
     page.click(f"a[href='/cases/{case.id}']")
     page.click("button:has-text('签收')")
     page.wait_for_selector("textarea[name=body]")
-    page.fill("textarea[name=body]", "您好！社保卡可凭身份证到县政务服务中心二楼社保窗口补办，当场制卡。")
+    page.fill(
+        "textarea[name=body]", "您好！社保卡可凭身份证到县政务服务中心二楼社保窗口补办，当场制卡。"
+    )
     page.click("button:has-text('提交答复')")
     page.wait_for_selector(".flash-success")
     assert "已答复" in page.inner_text(".case-head")
@@ -132,9 +148,15 @@ def test_new_items_appear_in_the_queue_without_a_reload(server, browser, office)
     page = _page(browser)
     _login(page, server, "duty")
     page.wait_for_selector("tr.case-row")
-    body = json.dumps({"items": [{"external_id": "live-1", "text": "实时到达：公交站台顶棚漏雨"}]}).encode()
-    request = urllib.request.Request(server + "/api/v1/items", data=body, method="POST", headers={
-        "Authorization": f"Bearer {office.token}", "Content-Type": "application/json"})
+    body = json.dumps(
+        {"items": [{"external_id": "live-1", "text": "实时到达：公交站台顶棚漏雨"}]}
+    ).encode()
+    request = urllib.request.Request(
+        server + "/api/v1/items",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Bearer {office.token}", "Content-Type": "application/json"},
+    )
     assert urllib.request.urlopen(request, timeout=10).status == 202
     page.wait_for_selector("#live-banner:not([hidden])", timeout=15000)
     page.click("#live-show")

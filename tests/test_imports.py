@@ -80,8 +80,10 @@ def test_reimporting_the_same_file_adds_nothing(runner, office, tmp_path):
 
 def test_file_without_an_id_column_is_still_idempotent(runner, office, tmp_path):
     path = tmp_path / "noid.csv"
-    path.write_text("内容,时间\n路灯坏了,2020-01-01 08:00\n路灯坏了,2020-01-01 08:00\n井盖丢了,2020-01-02\n",
-                    encoding="utf-8")
+    path.write_text(
+        "内容,时间\n路灯坏了,2020-01-01 08:00\n路灯坏了,2020-01-01 08:00\n井盖丢了,2020-01-02\n",
+        encoding="utf-8",
+    )
     runner.invoke(args=["import", str(path), "--source", office.source.name])
     runner.invoke(args=["import", str(path), "--source", office.source.name])
     assert item_count() == 2
@@ -90,8 +92,18 @@ def test_file_without_an_id_column_is_still_idempotent(runner, office, tmp_path)
 def test_cli_column_mapping_override(runner, office, tmp_path):
     path = tmp_path / "custom.csv"
     path.write_text("序,诉求\n1,请问公积金怎么提取？\n", encoding="utf-8")
-    result = runner.invoke(args=["import", str(path), "--source", office.source.name,
-                                 "--map", "text=诉求", "--map", "external_id=序"])
+    result = runner.invoke(
+        args=[
+            "import",
+            str(path),
+            "--source",
+            office.source.name,
+            "--map",
+            "text=诉求",
+            "--map",
+            "external_id=序",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert db.session.scalars(select(Item.external_id)).one() == "1"
 
@@ -117,10 +129,16 @@ def test_upload_page_mapping_and_progress(client, auth, office):
     assert batch.mapping["text"] == "留言详情" and batch.mapping["external_id"] == "留言编号"
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "核对列映射" in page and "请问社保卡丢失后在哪里补办" in page
-    response = client.post(f"/imports/{batch.id}/mapping", data={
-        "map_text": "留言详情", "map_title": "留言主题", "map_external_id": "留言编号",
-        "map_author": "留言用户", "map_created_at": "留言时间",
-    })
+    response = client.post(
+        f"/imports/{batch.id}/mapping",
+        data={
+            "map_text": "留言详情",
+            "map_title": "留言主题",
+            "map_external_id": "留言编号",
+            "map_author": "留言用户",
+            "map_created_at": "留言时间",
+        },
+    )
     assert response.status_code == 302
     status = client.get(f"/imports/{batch.id}/status").get_json()  # sync jobs: already done
     assert status["status"] == "done" and status["percent"] == 100
@@ -131,9 +149,11 @@ def test_upload_page_mapping_and_progress(client, auth, office):
 
 def test_upload_of_a_gbk_csv_through_the_page(client, auth, office):
     auth.login("duty")
-    client.post("/imports/", data={"source_id": office.source.id,
-                                   "file": (io.BytesIO(csv_bytes("gbk")), "gbk.csv")},
-                content_type="multipart/form-data")
+    client.post(
+        "/imports/",
+        data={"source_id": office.source.id, "file": (io.BytesIO(csv_bytes("gbk")), "gbk.csv")},
+        content_type="multipart/form-data",
+    )
     batch = db.session.scalars(select(ImportBatch)).one()
     assert batch.encoding == "gb18030" and batch.total_rows == 5
 
@@ -141,16 +161,21 @@ def test_upload_of_a_gbk_csv_through_the_page(client, auth, office):
 def test_oversized_upload_is_refused(client, auth, office, app):
     app.config["IMPORT_MAX_BYTES"] = 1000
     auth.login("duty")
-    response = client.post("/imports/", data={"source_id": office.source.id,
-                                              "file": (io.BytesIO(b"a" * 5000), "big.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/imports/",
+        data={"source_id": office.source.id, "file": (io.BytesIO(b"a" * 5000), "big.csv")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 413
     assert "超过大小限制" in response.get_data(as_text=True)
 
 
 def test_upload_of_a_non_table_file_is_refused(client, auth, office):
     auth.login("duty")
-    response = client.post("/imports/", data={"source_id": office.source.id,
-                                              "file": (io.BytesIO(b"%PDF-1.4"), "scan.pdf")},
-                           content_type="multipart/form-data", follow_redirects=True)
+    response = client.post(
+        "/imports/",
+        data={"source_id": office.source.id, "file": (io.BytesIO(b"%PDF-1.4"), "scan.pdf")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
     assert "只支持 CSV 或 XLSX 文件" in response.get_data(as_text=True)

@@ -106,7 +106,10 @@ def test_passwords_are_hashed(office):
 
 
 def test_next_parameter_cannot_redirect_off_site(client, auth, office):
-    response = client.post("/login?next=https://evil.example/", data={"username": "duty", "password": "correct-horse-9"})
+    response = client.post(
+        "/login?next=https://evil.example/",
+        data={"username": "duty", "password": "correct-horse-9"},
+    )
     assert response.headers["Location"].endswith("/triage/")
 
 
@@ -116,8 +119,10 @@ def test_login_is_throttled(app, office):
 
     limiter.enabled = True
     client = app.test_client()
-    codes = [client.post("/login", data={"username": "duty", "password": "nope"}).status_code
-             for _ in range(12)]
+    codes = [
+        client.post("/login", data={"username": "duty", "password": "nope"}).status_code
+        for _ in range(12)
+    ]
     assert codes[0] == 401 and codes[-1] == 429
     limiter.reset()
 
@@ -129,5 +134,7 @@ def test_forms_need_a_csrf_token(app, office):
     assert response.status_code == 400
     page = client.get("/login").get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
-    response = client.post("/login", data={"username": "duty", "password": "correct-horse-9", "csrf_token": token})
+    response = client.post(
+        "/login", data={"username": "duty", "password": "correct-horse-9", "csrf_token": token}
+    )
     assert response.status_code == 302

@@ -42,7 +42,9 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             spec.components.schema(model.__name__, schema)
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("api.") or rule.endpoint in {
-            "api.openapi_json", "api.docs", "api.docs_asset"
+            "api.openapi_json",
+            "api.docs",
+            "api.docs_asset",
         }:
             continue
         view = app.view_functions[rule.endpoint]

@@ -6,18 +6,27 @@ import json
 import os
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, render_template, request, send_from_directory
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
 from pydantic import ValidationError
 
 from sentinel.api.openapi import openapi_document
 from sentinel.api.schemas import ItemBatchIn, ItemBatchOut, ItemIn, ItemOut, ItemResult
 from sentinel.auth.permissions import Actor
-from sentinel.timefmt import SHANGHAI
 from sentinel.errors import BadRequest, Unauthorized, ValidationFailed, json_error
 from sentinel.extensions import db
 from sentinel.models import Item
 from sentinel.services import ingest, sources
 from sentinel.services.ingest import IncomingItem
+from sentinel.timefmt import SHANGHAI
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 KNOWN_FIELDS = set(ItemIn.model_fields)
@@ -85,7 +94,11 @@ def _details(exc: ValidationError) -> list[dict[str, Any]]:
             loc = loc[:1]
         field = ".".join(str(p) for p in loc) or None
         details.append(
-            {"index": index, "field": field, "message": PYDANTIC_MESSAGES.get(err["type"], err["msg"])}
+            {
+                "index": index,
+                "field": field,
+                "message": PYDANTIC_MESSAGES.get(err["type"], err["msg"]),
+            }
         )
     return details
 
@@ -131,7 +144,7 @@ def create_items() -> Any:
     payload = _read_json()
     if not isinstance(payload, dict) or "items" not in payload:
         raise ValidationFailed(
-            "请求体应为 {\"items\": [...]}",
+            '请求体应为 {"items": [...]}',
             details=[{"index": None, "field": "items", "message": "缺少必填字段"}],
         )
     items = payload.get("items")
@@ -150,8 +163,11 @@ def create_items() -> Any:
     body = ItemBatchOut(
         items=[
             ItemResult(
-                external_id=r.external_id, id=r.id, case_id=r.case_id,
-                duplicate=r.duplicate, redelivered=r.redelivered,
+                external_id=r.external_id,
+                id=r.id,
+                case_id=r.case_id,
+                duplicate=r.duplicate,
+                redelivered=r.redelivered,
             )
             for r in results
         ]
@@ -177,12 +193,23 @@ def get_item(item_id: int) -> Any:
     if item is None or item.source_id != g.api_source.id:
         return json_error(404, "not_found", f"留言 {item_id} 不存在")
     out = ItemOut(
-        id=item.id, external_id=item.external_id, case_id=item.case_id,
-        source=item.source.name, kind=item.kind, text=item.text, author=item.author,
-        url=item.url, created_at=item.posted_at, received_at=item.received_at,
-        duplicate=item.is_duplicate, topic=item.topic, sentiment=item.sentiment,
-        request_type=item.request_type, rumour_score=item.rumour_score,
-        risk_tier=item.risk_tier, model_version=item.model_version,
+        id=item.id,
+        external_id=item.external_id,
+        case_id=item.case_id,
+        source=item.source.name,
+        kind=item.kind,
+        text=item.text,
+        author=item.author,
+        url=item.url,
+        created_at=item.posted_at,
+        received_at=item.received_at,
+        duplicate=item.is_duplicate,
+        topic=item.topic,
+        sentiment=item.sentiment,
+        request_type=item.request_type,
+        rumour_score=item.rumour_score,
+        risk_tier=item.risk_tier,
+        model_version=item.model_version,
         case_status=item.case.status,
     )
     return Response(out.model_dump_json(), mimetype="application/json")

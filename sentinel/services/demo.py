@@ -19,7 +19,7 @@ from sentinel.services.ingest import IncomingItem
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "data")
 ROOT_UNIT = "云和县人民政府办公室"
-DEMO_PASSWORD = "sentinel-demo"
+DEMO_PASSWORD = "sentinel-demo"  # noqa: S105 (the published demo password)
 PLATFORM_WORDS = {"微信": "wechat", "微博": "weibo", "抖音": "douyin", "今日头条": "toutiao"}
 # Units the county plan does not list but every county has; messages about housing and
 # land go there.
@@ -31,7 +31,10 @@ ROUTING = (
     (("公交", "道路", "交通", "车站", "出租车", "地铁", "高速"), "县交通运输局"),
     (("医院", "医疗", "卫生", "疫苗", "看病", "诊所"), "县卫健局"),
     (("小区", "物业", "房", "拆迁", "安置", "业主", "电梯", "燃气"), "县住建局"),
-    (("污染", "环境", "噪音", "排放", "垃圾", "臭", "河"), "市生态环境局云和分局(县“五水共治”办公室)"),
+    (
+        ("污染", "环境", "噪音", "排放", "垃圾", "臭", "河"),
+        "市生态环境局云和分局(县“五水共治”办公室)",
+    ),
     (("商家", "价格", "食品", "消费", "市场", "超市", "收费"), "县市场监管局"),
     (("旅游", "景区", "文化", "体育"), "县文广旅体局"),
     (("农村", "农业", "农民", "土地", "征地"), "县农业农村局"),
@@ -70,7 +73,11 @@ class SeedSummary:
         ]
         lines += [f"  {u:<10} {role:<6} {unit}" for u, role, unit in self.logins]
         if self.api_token:
-            lines += ["", "“政务服务网接口”渠道的 API 令牌（试用 POST /api/v1/items）：", f"  {self.api_token}"]
+            lines += [
+                "",
+                "“政务服务网接口”渠道的 API 令牌（试用 POST /api/v1/items）：",
+                f"  {self.api_token}",
+            ]
         return "\n".join(lines)
 
 
@@ -104,12 +111,16 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
 
     channel_sources: list[Source] = []
     for account in accounts:
-        platform = next((p for w, p in PLATFORM_WORDS.items() if account["platform"].startswith(w)), "website")
+        platform = next(
+            (p for w, p in PLATFORM_WORDS.items() if account["platform"].startswith(w)), "website"
+        )
         name = account["account_name"]
         if db.session.scalar(select(Source.id).where(Source.name == name)):
             name = f"{name}（{account['platform']}）"
         channel_sources.append(
-            sources.create_source(actor, name, platform, account["account_name"], by_name[account["unit"]])
+            sources.create_source(
+                actor, name, platform, account["account_name"], by_name[account["unit"]]
+            )
         )
     mailbox = sources.create_source(actor, "县长信箱", "mailbox", "云和县县长信箱", root)
     hotline = sources.create_source(actor, "12345政务服务热线", "hotline12345", "12345", root)
@@ -120,9 +131,19 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
     for username, role, display, unit_name in DEMO_USERS:
         unit_list = [by_name[unit_name]] if unit_name else []
         users.create_user(actor, username, DEMO_PASSWORD, role, unit_list, display)
-        summary.logins.append((username, {"admin": "管理员", "duty_officer": "值班员", "leader": "领导",
-                                          "reviewer": "审核人", "handler": "承办人"}[role],
-                               unit_name or "全部单位"))
+        summary.logins.append(
+            (
+                username,
+                {
+                    "admin": "管理员",
+                    "duty_officer": "值班员",
+                    "leader": "领导",
+                    "reviewer": "审核人",
+                    "handler": "承办人",
+                }[role],
+                unit_name or "全部单位",
+            )
+        )
 
     replies = _read_csv("gov_replies/messages_with_replies.csv")
     hot = _read_csv("gov_hot/messages_with_votes.csv")
@@ -141,9 +162,13 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
         posted = now - timedelta(minutes=rng.randint(1, 36 * 60))
         source = rng.choice(weighted)
         item = IncomingItem(
-            external_id=row["留言编号"], text=text, kind="letter" if source.platform in
-            ("mailbox", "hotline12345") else rng.choice(["comment", "comment", "message", "mention"]),
-            author=row["留言用户"], posted_at=posted,
+            external_id=row["留言编号"],
+            text=text,
+            kind="letter"
+            if source.platform in ("mailbox", "hotline12345")
+            else rng.choice(["comment", "comment", "message", "mention"]),
+            author=row["留言用户"],
+            posted_at=posted,
         )
         by_source.setdefault(source.id, []).append((item, row))
     # A few people ask the same thing on other channels ("how many asked").
@@ -151,9 +176,13 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
     for n, row in enumerate(repeats):
         source = rng.choice(channel_sources)
         text = f"{row['留言主题'].strip()}\n{row['留言详情'].strip()}"
-        item = IncomingItem(external_id=f"repeat-{n}", text=text, kind="comment",
-                            author=f"网友{rng.randint(1000, 9999)}",
-                            posted_at=now - timedelta(minutes=rng.randint(1, 600)))
+        item = IncomingItem(
+            external_id=f"repeat-{n}",
+            text=text,
+            kind="comment",
+            author=f"网友{rng.randint(1000, 9999)}",
+            posted_at=now - timedelta(minutes=rng.randint(1, 600)),
+        )
         by_source.setdefault(source.id, []).append((item, row))
 
     reply_for: dict[int, str] = {}
@@ -197,5 +226,3 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
         case.priority = rng.choice([1, 1, 2])
     db.session.flush()
     return summary
-
-

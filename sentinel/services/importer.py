@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sentinel.timefmt import SHANGHAI
 from sentinel.errors import ValidationFailed
 from sentinel.services.ingest import IncomingItem
+from sentinel.timefmt import SHANGHAI
 
 TARGET_FIELDS = {
     "text": "留言内容（必填）",
@@ -31,23 +31,58 @@ TARGET_FIELDS = {
 }
 # Header names seen in office exports, per target field (lower-case, no spaces).
 HEADER_GUESSES = {
-    "text": ("text", "content", "留言详情", "留言内容", "内容", "正文", "评论内容", "详情", "诉求内容"),
+    "text": (
+        "text",
+        "content",
+        "留言详情",
+        "留言内容",
+        "内容",
+        "正文",
+        "评论内容",
+        "详情",
+        "诉求内容",
+    ),
     "title": ("title", "subject", "留言主题", "主题", "标题"),
     "external_id": ("external_id", "id", "留言编号", "编号", "工单号", "评论id", "序号"),
     "author": ("author", "user", "留言用户", "用户", "作者", "昵称", "留言人", "网友"),
-    "created_at": ("created_at", "time", "date", "留言时间", "时间", "发布时间", "日期", "评论时间"),
+    "created_at": (
+        "created_at",
+        "time",
+        "date",
+        "留言时间",
+        "时间",
+        "发布时间",
+        "日期",
+        "评论时间",
+    ),
     "url": ("url", "link", "链接", "网址"),
     "kind": ("kind", "type", "类型"),
 }
 KIND_WORDS = {
-    "评论": "comment", "comment": "comment", "@提及": "mention", "提及": "mention",
-    "mention": "mention", "私信": "message", "message": "message", "信件": "letter",
-    "letter": "letter", "工单": "ticket", "ticket": "ticket",
+    "评论": "comment",
+    "comment": "comment",
+    "@提及": "mention",
+    "提及": "mention",
+    "mention": "mention",
+    "私信": "message",
+    "message": "message",
+    "信件": "letter",
+    "letter": "letter",
+    "工单": "ticket",
+    "ticket": "ticket",
 }
 DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M",
-    "%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日",
-    "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%Y年%m月%d日 %H:%M:%S",
+    "%Y年%m月%d日 %H:%M",
+    "%Y年%m月%d日",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S%z",
 )
 MAX_TEXT = 20000
 
@@ -218,8 +253,9 @@ def row_to_item(row: dict[str, Any], mapping: dict[str, str]) -> IncomingItem:
         basis = "\x1f".join([text, posted.isoformat() if posted else "", author or ""])
         external_id = "row-" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
     url = _cell(row, mapping, "url")[:2000] or None
-    return IncomingItem(external_id=external_id, text=text, kind=kind, author=author,
-                        posted_at=posted, url=url)
+    return IncomingItem(
+        external_id=external_id, text=text, kind=kind, author=author, posted_at=posted, url=url
+    )
 
 
 def iter_chunks(

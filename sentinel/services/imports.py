@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 MAX_STORED_ERRORS = 1000
 
 
-def create_batch(actor: Actor, source: Source, filename: str, data: bytes, upload_dir: str) -> ImportBatch:
+def create_batch(
+    actor: Actor, source: Source, filename: str, data: bytes, upload_dir: str
+) -> ImportBatch:
     """Store an uploaded file and read its header; the batch waits for a column mapping."""
     if not data:
         raise ValidationFailed("文件是空的")
@@ -37,8 +39,15 @@ def create_batch(actor: Actor, source: Source, filename: str, data: bytes, uploa
     )
     db.session.add(batch)
     db.session.flush()
-    audit.record(actor, "import.upload", "import", batch.id, source_id=source.id,
-                 rows=len(table.rows), encoding=table.encoding)
+    audit.record(
+        actor,
+        "import.upload",
+        "import",
+        batch.id,
+        source_id=source.id,
+        rows=len(table.rows),
+        encoding=table.encoding,
+    )
     return batch
 
 
@@ -96,8 +105,15 @@ def run_batch(
                 progress(consumed)
         batch.status = "done"
         batch.finished_at = utcnow()
-        audit.record(actor, "import.finish", "import", batch.id, ok=batch.ok_rows,
-                     duplicates=batch.duplicate_rows, errors=batch.error_rows)
+        audit.record(
+            actor,
+            "import.finish",
+            "import",
+            batch.id,
+            ok=batch.ok_rows,
+            duplicates=batch.duplicate_rows,
+            errors=batch.error_rows,
+        )
         db.session.commit()
     except ValidationFailed as exc:
         db.session.rollback()

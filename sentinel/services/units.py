@@ -12,7 +12,9 @@ from sentinel.models.unit import UNIT_KINDS
 from sentinel.services import audit
 
 
-def create_unit(actor: Actor, name: str, kind: str = "department", parent: Unit | None = None) -> Unit:
+def create_unit(
+    actor: Actor, name: str, kind: str = "department", parent: Unit | None = None
+) -> Unit:
     """Create a unit under ``parent`` and give it its materialised path."""
     name = name.strip()
     if not name:

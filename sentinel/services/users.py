@@ -37,9 +37,7 @@ def create_user(
         raise ValidationFailed(f"密码至少 {MIN_PASSWORD_LENGTH} 位")
     if role != "admin" and not units:
         raise ValidationFailed("非管理员用户必须属于至少一个单位")
-    exists = db.session.scalar(
-        select(User.id).where(func.lower(User.username) == username.lower())
-    )
+    exists = db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower()))
     if exists:
         raise Conflict(f"用户名“{username}”已存在")
     user = User(

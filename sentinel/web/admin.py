@@ -52,8 +52,12 @@ def units_page() -> Any:
     if request.method == "POST":
         parent = db.session.get(Unit, request.form.get("parent_id", type=int) or 0)
         try:
-            units.create_unit(current_actor(), request.form.get("name", ""),
-                              request.form.get("kind", "department"), parent)
+            units.create_unit(
+                current_actor(),
+                request.form.get("name", ""),
+                request.form.get("kind", "department"),
+                parent,
+            )
             db.session.commit()
             flash("单位已创建", "success")
         except SentinelError as exc:
@@ -61,7 +65,8 @@ def units_page() -> Any:
             flash(exc.message, "danger")
         return redirect(url_for("admin.units_page"))
     return render_template(
-        "admin/units.html", units=db.session.scalars(select(Unit).order_by(Unit.path)).all(),
+        "admin/units.html",
+        units=db.session.scalars(select(Unit).order_by(Unit.path)).all(),
         kinds=UNIT_KINDS,
     )
 
@@ -81,8 +86,11 @@ def sources_page() -> Any:
             else:
                 unit = db.session.get(Unit, request.form.get("unit_id", type=int) or 0)
                 source = sources.create_source(
-                    current_actor(), request.form.get("name", ""), request.form.get("platform", ""),
-                    request.form.get("account", ""), unit,
+                    current_actor(),
+                    request.form.get("name", ""),
+                    request.form.get("platform", ""),
+                    request.form.get("account", ""),
+                    unit,
                 )
                 new_token = sources.issue_token(current_actor(), source)
             db.session.commit()
@@ -111,8 +119,9 @@ def audit_page() -> Any:
         stmt = stmt.where(AuditEvent.object_type == object_type)
     page = max(1, request.args.get("page", 1, type=int) or 1)
     events = db.session.scalars(stmt.limit(100).offset((page - 1) * 100)).all()
-    return render_template("admin/audit.html", events=events, page=page, action=action,
-                           object_type=object_type)
+    return render_template(
+        "admin/audit.html", events=events, page=page, action=action, object_type=object_type
+    )
 
 
 @bp.route("/jobs")

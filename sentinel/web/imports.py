@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -42,8 +52,12 @@ def index() -> Any:
         .order_by(ImportBatch.id.desc())
         .limit(50)
     ).all()
-    return render_template("imports/index.html", batches=batches, sources=_sources(),
-                           max_mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024))
+    return render_template(
+        "imports/index.html",
+        batches=batches,
+        sources=_sources(),
+        max_mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024),
+    )
 
 
 @bp.route("/", methods=["POST"])
@@ -61,7 +75,11 @@ def upload() -> Any:
         return redirect(url_for("imports.index"))
     try:
         batch = imports.create_batch(
-            current_actor(), source, upload.filename, upload.read(), current_app.config["UPLOAD_DIR"]
+            current_actor(),
+            source,
+            upload.filename,
+            upload.read(),
+            current_app.config["UPLOAD_DIR"],
         )
         db.session.commit()
     except SentinelError as exc:
@@ -89,7 +107,9 @@ def mapping(batch_id: int) -> Any:
         return redirect(url_for("imports.show", batch_id=batch.id))
     table = importer.read_table(batch.stored_path, batch.filename)
     return render_template(
-        "imports/mapping.html", batch=batch, fields=importer.TARGET_FIELDS,
+        "imports/mapping.html",
+        batch=batch,
+        fields=importer.TARGET_FIELDS,
         preview=table.rows[:5],
     )
 

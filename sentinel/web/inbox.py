@@ -37,7 +37,9 @@ def index() -> Any:
         current_app.config["TRIAGE_PAGE_SIZE"],
     )
     counts = case_queries.status_counts(current_user)
-    tab_counts = {key: sum(counts.get(s, 0) for s in statuses) for key, (_, statuses) in TABS.items()}
+    tab_counts = {
+        key: sum(counts.get(s, 0) for s in statuses) for key, (_, statuses) in TABS.items()
+    }
     return render_template(
         "inbox/index.html", page=page, tab=tab, tabs=TABS, tab_counts=tab_counts, filters=filters
     )

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -21,8 +30,11 @@ BULK_ACTIONS = {"claim": "认领", "dispatch": "分派", "noise": "作无效处�
 
 
 def _choices() -> dict[str, Any]:
-    units = [u for u in db.session.scalars(select(Unit).where(Unit.is_active).order_by(Unit.path))
-             if unit_in_scope(current_user, u.id)]
+    units = [
+        u
+        for u in db.session.scalars(select(Unit).where(Unit.is_active).order_by(Unit.path))
+        if unit_in_scope(current_user, u.id)
+    ]
     sources = list(db.session.scalars(select(Source).order_by(Source.name)))
     return {"units": units, "sources": sources}
 
