@@ -27,7 +27,7 @@ from flask import Flask
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.timeouts import TimerDeathPenalty
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from sentinel import create_app
 from sentinel.auth.permissions import Actor
@@ -596,13 +596,12 @@ def test_rq_cron_config_registers_the_periodic_schedule(rq_app, redis_server, mo
     reason="SQLite: two deferred write transactions that both read first deadlock "
            "(database is locked); concurrent writers need PostgreSQL",
 )
-def test_concurrent_delivery_of_one_batch_stores_it_once(app, feed, caplog):
+def test_concurrent_delivery_of_one_batch_stores_it_once(app, feed):
     """Two deliveries of the same batch at once (a client retrying): one copy is stored.
 
     The second delivery reads before the first commits, so it only learns of the first at
     the unique constraint: its savepoint rolls back and the retry finds the stored items.
     """
-    import logging
     import time
 
     from sentinel.models import Source
@@ -611,7 +610,7 @@ def test_concurrent_delivery_of_one_batch_stores_it_once(app, feed, caplog):
     source_id = feed.source.id
     batch = [ingest.IncomingItem(external_id=f"race-{n}", text=f"同时投递的留言 {n}")
              for n in range(200)]
-    first_written = threading.Event()
+    first_written, saw_second_waiting = threading.Event(), threading.Event()
     results: dict[str, list[tuple[int, int]]] = {}
 
     def deliver_batch(name: str) -> None:
@@ -622,18 +621,32 @@ def test_concurrent_delivery_of_one_batch_stores_it_once(app, feed, caplog):
             stored = ingest.ingest_items(feed.actor, source, batch)
             if name == "first":
                 first_written.set()
-                time.sleep(0.5)  # the second delivery is now reading and writing
+                # Commit once the second delivery waits on our uncommitted rows.
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    if _someone_waits_for_a_lock():
+                        saw_second_waiting.set()
+                        break
+                    time.sleep(0.02)
             db.session.commit()
             results[name] = [(r.id, r.case_id) for r in stored]
             db.session.remove()
 
     threads = [threading.Thread(target=deliver_batch, args=(name,))
                for name in ("first", "second")]
-    with caplog.at_level(logging.INFO, logger="sentinel.services.ingest"):
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # The second delivery was blocked inserting the same items: it hit the unique
+    # constraint, rolled back its savepoint and retried.
+    assert saw_second_waiting.is_set()
     assert results["first"] == results["second"]
     assert count(select(Item.id).where(Item.external_id.like("race-%"))) == 200
-    assert "ingest_retry" in caplog.text
+
+
+def _someone_waits_for_a_lock() -> bool:
+    with db.engine.connect() as conn:
+        return bool(conn.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE 'COPY items%'")))

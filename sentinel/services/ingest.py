@@ -14,7 +14,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    any_,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from classifiers.text import normalise
@@ -65,7 +81,9 @@ def make_title(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
 
 
-def ingest_items(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> list[IngestResult]:
+def ingest_items(
+    actor: Actor, source: Source, incoming: Sequence[IncomingItem]
+) -> list[IngestResult]:
     """Store a batch of items for ``source``; return one result per input, in order.
 
     Re-delivery of an existing (source, external_id) stores nothing and returns the
@@ -108,8 +126,13 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
         if item.external_id in seen_ids:
             raise ValidationFailed(
                 "同一批次中 external_id 重复",
-                details=[{"index": index, "field": "external_id", "message": "与本批次第 "
-                          f"{seen_ids[item.external_id]} 条重复"}],
+                details=[
+                    {
+                        "index": index,
+                        "field": "external_id",
+                        "message": f"与本批次第 {seen_ids[item.external_id]} 条重复",
+                    }
+                ],
             )
         seen_ids[item.external_id] = index
 
@@ -117,7 +140,7 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
         row.external_id: row
         for row in db.session.execute(
             select(Item.id, Item.external_id, Item.case_id, Item.is_duplicate).where(
-                Item.source_id == source.id, Item.external_id.in_(list(seen_ids))
+                Item.source_id == source.id, _in(Item.external_id, list(seen_ids))
             )
         )
     }
@@ -138,7 +161,7 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
     if hashes:
         for case_id, h in db.session.execute(
             select(Case.id, Case.text_hash)
-            .where(Case.text_hash.in_(hashes), Case.status.in_((*OPEN_STATUSES, "answered")))
+            .where(_in(Case.text_hash, list(hashes)), Case.status.in_((*OPEN_STATUSES, "answered")))
             .order_by(Case.id)
         ):
             open_cases[h] = case_id  # the newest open case with this text wins
@@ -177,14 +200,16 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
     existing_case_hashes = {h: open_cases[h] for h in per_hash if h in open_cases}
     new_case_hashes: set[str] = set()
     if case_rows:
-        inserted = db.session.execute(
-            insert(Case).returning(Case.id, Case.text_hash, sort_by_parameter_order=True),
-            case_rows,
-        )
-        for case_id, h in inserted:
+        case_ids = _insert_rows(Case, case_rows)
+        for case_id, h in zip(case_ids, (row["text_hash"] for row in case_rows), strict=True):
             open_cases[h] = case_id
             new_case_hashes.add(h)
     # Existing cases asked again: raise the count ("how many asked"), move last_item_at.
+    if existing_case_hashes and _postgresql():
+        _bump_cases_pg(
+            [(case_id, *per_hash[h][::2]) for h, case_id in existing_case_hashes.items()], now
+        )
+        existing_case_hashes = {}
     for h, case_id in existing_case_hashes.items():
         count, _first, last = per_hash[h]
         db.session.execute(
@@ -224,11 +249,7 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
         )
     new_item_ids: list[int] = []
     if item_rows:
-        new_item_ids = list(
-            db.session.scalars(
-                insert(Item).returning(Item.id, sort_by_parameter_order=True), item_rows
-            )
-        )
+        new_item_ids = _insert_rows(Item, item_rows)
 
     results: list[IngestResult | None] = [None] * len(incoming)
     for (index, item, *_), item_id, row, dup in zip(
@@ -240,3 +261,101 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
             row = existing[item.external_id]
             results[index] = IngestResult(item.external_id, row.id, row.case_id, True, True)
     return [r for r in results if r is not None]
+
+
+# PostgreSQL fast path. A batch of 1,000 rows as a multi-VALUES INSERT or an IN (...) list
+# makes statements with thousands of placeholders, which the driver re-parses on every
+# batch (most of the ingest time in profiles). On PostgreSQL the rows go in by COPY with
+# ids drawn from the table's sequence first, and lists travel as one array parameter.
+
+
+def _postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _in(column: Any, values: list[Any]) -> Any:
+    """``column IN values``; on PostgreSQL ``column = ANY(:array)`` with one parameter."""
+    if not _postgresql():
+        return column.in_(values)
+    return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+
+
+def _insert_rows(model: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` (dicts with the same keys); return the new ids in row order."""
+    if not _postgresql():
+        stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
+        return list(db.session.scalars(stmt, rows))
+    import psycopg
+
+    table = model.__table__
+    ids = list(
+        db.session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": table.name, "n": len(rows)},
+        )
+    )
+    names = list(rows[0])
+    dialect = db.session.get_bind().dialect
+    converters: list[Any] = []
+    pg_types = ["int4"]
+    for name in names:
+        column_type = table.c[name].type
+        # JSON values go to psycopg as they are: its json dumper encodes them.
+        is_json = isinstance(column_type, JSON)
+        converters.append(None if is_json else column_type.bind_processor(dialect))
+        pg_types.append(_binary_copy_type(column_type))
+    driver = db.session.connection().connection.driver_connection
+    # Binary COPY: long texts are sent as they are, not scanned and escaped.
+    copy_sql = f"COPY {table.name} (id, {', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+    try:
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            copy.set_types(pg_types)
+            for row_id, row in zip(ids, rows, strict=True):
+                copy.write_row(
+                    [row_id]
+                    + [
+                        row[name] if convert is None else convert(row[name])
+                        for name, convert in zip(names, converters, strict=True)
+                    ]
+                )
+    except psycopg.IntegrityError as exc:
+        # The same shape as the ORM path's error, for the caller's concurrent-delivery retry.
+        raise IntegrityError(copy_sql, None, exc) from exc
+    return ids
+
+
+def _binary_copy_type(column_type: Any) -> str:
+    """The PostgreSQL type name psycopg needs to send a column's values in binary COPY."""
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl
+    for sa_type, pg_type in (
+        (JSON, "json"),
+        (Boolean, "bool"),
+        (DateTime, "timestamptz" if getattr(column_type, "timezone", False) else "timestamp"),
+        (Integer, "int4"),
+        (Float, "float8"),
+        (Text, "text"),
+        (String, "varchar"),
+    ):
+        if isinstance(column_type, sa_type):
+            return pg_type
+    raise TypeError(f"no binary COPY type for {column_type!r}")
+
+
+def _bump_cases_pg(rows: list[tuple[int, int, datetime]], now: datetime) -> None:
+    """One UPDATE for every existing case asked again: ``(case_id, count, last_item_at)``."""
+    db.session.execute(
+        text(
+            "UPDATE cases SET ask_count = cases.ask_count + v.n, updated_at = :now, "
+            "last_item_at = GREATEST(cases.last_item_at, v.last) "
+            "FROM unnest(CAST(:ids AS INTEGER[]), CAST(:ns AS INTEGER[]), "
+            "CAST(:lasts AS TIMESTAMP WITH TIME ZONE[])) AS v(id, n, last) "
+            "WHERE cases.id = v.id"
+        ),
+        {
+            "now": now,
+            "ids": [r[0] for r in rows],
+            "ns": [r[1] for r in rows],
+            "lasts": [r[2] for r in rows],
+        },
+    )
