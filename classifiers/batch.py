@@ -82,8 +82,9 @@ def read_table(path: Path) -> Iterator[dict[str, Any]]:
 def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
     text = decode_bytes(path.read_bytes())
     sample = text[:4096]
-    delimiter = "\t" if path.suffix.lower() == ".tsv" or (
-        sample.count("\t") > sample.count(",")) else ","
+    delimiter = (
+        "\t" if path.suffix.lower() == ".tsv" or (sample.count("\t") > sample.count(",")) else ","
+    )
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, None)
     if header is None:
@@ -231,8 +232,11 @@ def _predict(pipeline: Any, rows: Sequence[Row]) -> list[Any]:
         out: list[Any] = []
         for r in rows:
             try:
-                out.append(pipeline.predict([r.text],
-                                            engagement=[r.engagement] if r.engagement else None)[0])
+                out.append(
+                    pipeline.predict([r.text], engagement=[r.engagement] if r.engagement else None)[
+                        0
+                    ]
+                )
             except Exception as exc:
                 out.append(f"分类失败：{type(exc).__name__}")
         return out

@@ -62,8 +62,11 @@ def read_corrections(path: Path | str) -> list[dict[str, Any]]:
 
     path = Path(path)
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        rows = [json.loads(line) for line in decode_bytes(path.read_bytes()).splitlines()
-                if line.strip()]
+        rows = [
+            json.loads(line)
+            for line in decode_bytes(path.read_bytes()).splitlines()
+            if line.strip()
+        ]
     else:
         rows = list(read_table(path))
     return [r for r in rows if isinstance(r, dict)]
@@ -87,18 +90,40 @@ def make_train_command(
     file)."""
 
     @click.command("train")
-    @click.option("--models-dir", type=click.Path(file_okay=False), default=None,
-                  help="模型包目录（默认 $SENTINEL_MODELS_DIR 或 instance/models）")
-    @click.option("--data-dir", type=click.Path(file_okay=False, exists=True), default=None,
-                  help="训练数据目录（默认 ./data）")
-    @click.option("--with-corrections", "corrections", is_flag=False, flag_value="-",
-                  default=None, metavar="[FILE]",
-                  help="加入人工更正（JSONL/CSV/XLSX：text, field, label）；不带文件时取系统中的更正")
-    @click.option("--topic-file", type=click.Path(dir_okay=False, exists=True), default=None,
-                  help="本单位的主题标注表（CSV/XLSX，列 text,label），替换默认主题分类")
-    @click.option("--activate", "activate_mode",
-                  type=click.Choice(["if-not-worse", "always", "never"]), default=None,
-                  help="新版本的激活方式（默认：不带更正时 always，带更正时 if-not-worse）")
+    @click.option(
+        "--models-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="模型包目录（默认 $SENTINEL_MODELS_DIR 或 instance/models）",
+    )
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, exists=True),
+        default=None,
+        help="训练数据目录（默认 ./data）",
+    )
+    @click.option(
+        "--with-corrections",
+        "corrections",
+        is_flag=False,
+        flag_value="-",
+        default=None,
+        metavar="[FILE]",
+        help="加入人工更正（JSONL/CSV/XLSX：text, field, label）；不带文件时取系统中的更正",
+    )
+    @click.option(
+        "--topic-file",
+        type=click.Path(dir_okay=False, exists=True),
+        default=None,
+        help="本单位的主题标注表（CSV/XLSX，列 text,label），替换默认主题分类",
+    )
+    @click.option(
+        "--activate",
+        "activate_mode",
+        type=click.Choice(["if-not-worse", "always", "never"]),
+        default=None,
+        help="新版本的激活方式（默认：不带更正时 always，带更正时 if-not-worse）",
+    )
     @click.option("--no-baselines", is_flag=True, help="不训练基线模型（更快）")
     @click.option("--limit", type=int, default=None, help="每个数据集最多使用的条数（测试用）")
     @click.option("--quiet", is_flag=True, help="不显示进度条")
@@ -147,13 +172,26 @@ def make_classify_command(*, models_dir_provider: ModelsDirProvider | None = Non
     """A ``classify`` command (batch classification of a file)."""
 
     @click.command("classify")
-    @click.option("--input", "input_path", required=True,
-                  type=click.Path(dir_okay=False, exists=True),
-                  help="输入文件：JSONL（id, text）或带 text 列的 CSV/XLSX")
-    @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
-                  help="输出 JSONL 文件（- 为标准输出）")
-    @click.option("--models-dir", type=click.Path(file_okay=False), default=None,
-                  help="模型包目录（默认 $SENTINEL_MODELS_DIR 或 instance/models）")
+    @click.option(
+        "--input",
+        "input_path",
+        required=True,
+        type=click.Path(dir_okay=False, exists=True),
+        help="输入文件：JSONL（id, text）或带 text 列的 CSV/XLSX",
+    )
+    @click.option(
+        "--output",
+        "output_path",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="输出 JSONL 文件（- 为标准输出）",
+    )
+    @click.option(
+        "--models-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="模型包目录（默认 $SENTINEL_MODELS_DIR 或 instance/models）",
+    )
     @click.option("--quiet", is_flag=True, help="不显示进度条")
     def classify(input_path: str, output_path: str, models_dir: str | None, quiet: bool) -> None:
         """对文件逐行分类，按输入顺序每行输出一个 JSON 对象。"""

@@ -177,8 +177,9 @@ def load_rumours(data_dir: Path | str) -> list[RumourRow]:
     """``rumours/train.csv`` (CED and CHECKED), de-duplicated on text."""
     rows = []
     for r in _read_csv(Path(data_dir) / "rumours" / "train.csv"):
-        eng = {k: r.get(k) for k in ("reposts", "comments", "likes", "user_verified",
-                                     "user_followers")}
+        eng = {
+            k: r.get(k) for k in ("reposts", "comments", "likes", "user_verified", "user_followers")
+        }
         rows.append((r["text"], RumourRow(r["id"], r["source"], int(r["label"]), r["text"], eng)))
     return list(_dedupe(rows))  # type: ignore[arg-type]
 

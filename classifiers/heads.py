@@ -19,15 +19,16 @@ def sublinear(counts: sp.csr_matrix) -> sp.csr_matrix:
 
 
 class LinearHead:
-    """One task's TF-IDF weights plus a fitted linear scikit-learn model.
+    """One task's TF-IDF weights plus a fitted linear model (a :class:`LinearModel`).
 
     ``idf`` is zero for features that are rare in this task's training rows, so they
     neither score nor change the row norm.
     """
 
-    def __init__(self, idf: np.ndarray, model: Any) -> None:
+    def __init__(self, idf: np.ndarray, model: Any, post_scale: np.ndarray | None = None) -> None:
         self.idf = idf
         self.model = model
+        self.post_scale = post_scale
 
     @staticmethod
     def fit_idf(tf: sp.csr_matrix, *, min_df: int = 2) -> np.ndarray:
@@ -50,41 +51,128 @@ class LinearHead:
         return out
 
     def features(self, tf: sp.csr_matrix) -> sp.csr_matrix:
-        """This head's TF-IDF matrix for sublinear tf rows."""
-        return self.weigh(tf, self.idf)
+        """This head's TF-IDF matrix for sublinear tf rows (times ``post_scale`` if set)."""
+        x = self.weigh(tf, self.idf)
+        if self.post_scale is not None:
+            x.data *= self.post_scale[x.indices]
+        return x
 
     def coef_for(self, class_index: int) -> np.ndarray:
         """Linear weights of one class (binary models: class 1 positive, class 0 negated)."""
-        coef = _linear_coef(self.model)
-        if coef.shape[0] == 1:
-            return coef[0] if class_index == 1 else -coef[0]
-        return coef[class_index]
+        return self.model.class_coef(class_index)
 
 
-def _linear_coef(model: Any) -> np.ndarray:
-    if hasattr(model, "coef_"):
-        return np.asarray(model.coef_)
-    # CalibratedClassifierCV(ensemble=False): one underlying estimator.
-    cal = model.calibrated_classifiers_
-    return np.mean([np.asarray(c.estimator.coef_) for c in cal], axis=0)
+class LinearModel:
+    """A fitted linear classifier reduced to numpy arrays (no scikit-learn at run time).
 
-
-def top_terms(x: sp.csr_matrix, coef: np.ndarray, featurizer: Any, k: int = 5) -> tuple[str, ...]:
-    """The ``k`` terms of row ``x`` (TF-IDF) that pushed hardest towards ``coef``'s class.
-
-    Single characters are skipped (they explain nothing to an officer), and a term that is
-    part of a longer term already listed is dropped.
+    ``kind`` is ``"logistic"`` (binary: P(class 1) = σ(x·w + b)) or ``"sigmoid-ovr"``
+    (scikit-learn's ``CalibratedClassifierCV(method="sigmoid")`` over a one-vs-rest linear
+    SVM: per class p_k = σ(−(a_k f_k + b_k)) with f_k = x·w_k + b_k, then normalised).
+    :func:`export_linear` builds one from the scikit-learn estimator, and training checks
+    that both give the same probabilities.
     """
-    idx = x.indices
-    contrib = x.data * coef[idx]
-    order = np.argsort(-contrib)
+
+    def __init__(
+        self,
+        kind: str,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        classes: list[Any],
+        calib_a: np.ndarray | None = None,
+        calib_b: np.ndarray | None = None,
+    ) -> None:
+        self.kind = kind
+        self.coef = np.ascontiguousarray(coef, dtype=np.float64)
+        self.coef_t = np.ascontiguousarray(self.coef.T)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.classes_ = np.asarray(classes)
+        self.calib_a = calib_a
+        self.calib_b = calib_b
+
+    def decision_function(self, x: sp.csr_matrix) -> np.ndarray:
+        """Raw scores: (n,) for binary models, (n, n_classes) otherwise."""
+        if not sp.issparse(x):
+            x = np.asarray(x, dtype=np.float64)
+        z = np.asarray(x @ self.coef_t) + self.intercept
+        return z[:, 0] if z.shape[1] == 1 else z
+
+    def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
+        """Class probabilities, columns in ``classes_`` order."""
+        z = self.decision_function(x)
+        if self.kind == "logistic":
+            p1 = _expit(z)
+            return np.column_stack([1.0 - p1, p1])
+        assert self.calib_a is not None and self.calib_b is not None
+        p = _expit(-(self.calib_a * z + self.calib_b))
+        total = p.sum(axis=1, keepdims=True)
+        uniform = np.full_like(p, 1.0 / p.shape[1])
+        return np.divide(p, total, out=uniform, where=total != 0)
+
+    def class_coef(self, k: int) -> np.ndarray:
+        """Weights pushing towards class ``k`` (binary: class 0 gets the negated weights)."""
+        if self.coef.shape[0] == 1:
+            if k == 1:
+                return self.coef[0]
+            neg = getattr(self, "_neg", None)
+            if neg is None:
+                neg = self._neg = -self.coef[0]
+            return neg
+        return self.coef[k]
+
+
+def _expit(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+
+
+def export_linear(model: Any) -> LinearModel:
+    """Reduce a fitted ``LogisticRegression`` / ``LinearSVC`` or a sigmoid
+    ``CalibratedClassifierCV(ensemble=False)`` over a linear model to a :class:`LinearModel`."""
+    classes = list(model.classes_)
+    if hasattr(model, "calibrated_classifiers_"):
+        (cal,) = model.calibrated_classifiers_
+        est = cal.estimator
+        a = np.array([c.a_ for c in cal.calibrators], dtype=np.float64)
+        b = np.array([c.b_ for c in cal.calibrators], dtype=np.float64)
+        if len(classes) == 2:
+            raise ValueError("binary calibrated models are not supported")
+        return LinearModel("sigmoid-ovr", est.coef_, est.intercept_, classes, a, b)
+    if len(classes) != 2:
+        raise ValueError("multi-class models must be calibrated (sigmoid)")
+    return LinearModel("logistic", model.coef_, model.intercept_, classes)
+
+
+def top_terms(
+    x: sp.csr_matrix, row: int, coef: np.ndarray, featurizer: Any, k: int = 5
+) -> tuple[str, ...]:
+    """The ``k`` terms of row ``row`` of ``x`` (TF-IDF) that pushed hardest towards ``coef``.
+
+    Single characters and n-grams with punctuation are skipped (they explain nothing to an
+    officer), and a term that overlaps one already listed (社保 / 保卡) is dropped. Works on
+    the CSR arrays directly: slicing a scipy row costs more than the whole computation.
+    """
+    start, end = x.indptr[row], x.indptr[row + 1]
+    idx = x.indices[start:end]
+    keep = idx >= featurizer.n_unigrams
+    idx = idx[keep]
+    contrib = x.data[start:end][keep] * coef[idx]
+    if len(contrib) > 4 * k:
+        top = np.argpartition(-contrib, 4 * k)[: 4 * k]
+        order = top[np.argsort(-contrib[top])]
+    else:
+        order = np.argsort(-contrib)
     out: list[str] = []
-    for j in order:
-        if contrib[j] <= 0 or len(out) >= k:
+    for c, j in zip(contrib[order].tolist(), idx[order].tolist(), strict=True):
+        if c <= 0 or len(out) >= k:
             break
-        term = featurizer.term(int(idx[j]))
-        if len(term) < 2 or any(term in t or t in term for t in out):
+        term = featurizer.term(j)
+        if not term.isalnum() or any(_overlaps(term, t) for t in out):
             continue
         out.append(term)
     return tuple(out)
 
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether two n-grams are likely pieces of the same word (社保 / 保卡 / 社保卡)."""
+    if a in b or b in a:
+        return True
+    return a[1:] == b[:-1] or b[1:] == a[:-1] or a[-1] == b[0] or b[-1] == a[0]

@@ -111,7 +111,9 @@ class NearDuplicateIndex:
                 self._lsh.remove(key)
                 del self._items[key]
 
-    def query(self, text: str, *, min_similarity: float | None = None) -> list[tuple[Hashable, float]]:
+    def query(
+        self, text: str, *, min_similarity: float | None = None
+    ) -> list[tuple[Hashable, float]]:
         """Indexed items similar to ``text``: ``(key, similarity)`` best first.
 
         Only items at or above ``min_similarity`` (default: ``suggest_threshold``) are
@@ -142,3 +144,62 @@ def exact_jaccard(a: str, b: str) -> float:
         return 1.0
     return len(sa & sb) / len(sa | sb)
 
+
+def evaluate_pairs(
+    texts: list[str],
+    *,
+    attach_threshold: float = 0.8,
+    suggest_threshold: float = 0.5,
+    num_perm: int = 128,
+) -> dict[str, float]:
+    """Precision/recall of the LSH index against exact Jaccard on all pairs of ``texts``.
+
+    Ground truth: every pair whose exact 3-gram Jaccard is at or above a threshold (found
+    by brute force with sparse products). Predicted: the pairs the index returns at or
+    above the same threshold (each text queried against all the others).
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    sets = [shingles(t) for t in texts]
+    vocab: dict[bytes, int] = {}
+    rows, cols = [], []
+    for i, s in enumerate(sets):
+        for g in s:
+            rows.append(i)
+            cols.append(vocab.setdefault(g, len(vocab)))
+    x = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(texts), len(vocab)))
+    sizes = np.asarray(x.sum(axis=1)).ravel()
+    truth: dict[tuple[int, int], float] = {}
+    for start in range(0, len(texts), 500):
+        inter = (x[start : start + 500] @ x.T).toarray()
+        for r in range(inter.shape[0]):
+            i = start + r
+            union = sizes[i] + sizes - inter[r]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                jac = np.where(union > 0, inter[r] / union, 0.0)
+            for j in np.nonzero(jac >= suggest_threshold)[0]:
+                if j > i:
+                    truth[(i, int(j))] = float(jac[j])
+    index = NearDuplicateIndex(
+        attach_threshold=attach_threshold,
+        suggest_threshold=suggest_threshold,
+        num_perm=num_perm,
+        max_items=None,
+    )
+    for i, t in enumerate(texts):
+        index.add(i, t)
+    found: dict[tuple[int, int], float] = {}
+    for i, t in enumerate(texts):
+        for j, sim in index.query(t):
+            if j != i:
+                found[(min(i, j), max(i, j))] = sim  # type: ignore[call-overload]
+    out: dict[str, float] = {"n_texts": float(len(texts))}
+    for name, thr in (("attach", attach_threshold), ("suggest", suggest_threshold)):
+        true_pairs = {p for p, s in truth.items() if s >= thr}
+        pred_pairs = {p for p, s in found.items() if s >= thr}
+        tp = len(true_pairs & pred_pairs)
+        out[f"{name}_true_pairs"] = float(len(true_pairs))
+        out[f"{name}_precision"] = tp / len(pred_pairs) if pred_pairs else 1.0
+        out[f"{name}_recall"] = tp / len(true_pairs) if true_pairs else 1.0
+    return out

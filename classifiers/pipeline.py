@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -57,8 +57,14 @@ class Prediction:
         d = asdict(self)
         out: dict[str, Any] = {"id": id}
         for key in (
-            "topic", "topic_confidence", "sentiment", "sentiment_score", "request_type",
-            "rumour_score", "risk_tier", "model_version",
+            "topic",
+            "topic_confidence",
+            "sentiment",
+            "sentiment_score",
+            "request_type",
+            "rumour_score",
+            "risk_tier",
+            "model_version",
         ):
             out[key] = d[key]
         for key in ("topic_confidence", "sentiment_score", "rumour_score"):
@@ -80,7 +86,7 @@ _FIRST_CLAUSE = re.compile(r"[。！!？?；; ]")
 _RT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (label, re.compile(p))
     for label, p in (
-        ("表扬", r"表扬|致谢|点赞|赞扬|锦旗|感谢信"),
+        ("表扬", r"表扬|感谢|致谢|点赞|赞扬|锦旗"),
         ("举报", r"举报"),
         ("投诉", r"投诉"),
         ("求助", r"求助|求救|救救|帮帮"),
@@ -90,8 +96,8 @@ _RT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
-def _request_rule(text: str) -> str | None:
-    head = _FIRST_CLAUSE.split(normalise(text)[:60], maxsplit=1)[0]
+def _request_rule(normalised: str) -> str | None:
+    head = _FIRST_CLAUSE.split(normalised[:60], maxsplit=1)[0]
     for label, pattern in _RT_RULES:
         if pattern.search(head):
             return label
@@ -116,8 +122,14 @@ def engagement_vector(e: Mapping[str, Any] | None) -> list[float] | None:
 
     verified = str(e.get("user_verified", "")).strip().lower() in ("true", "1", "yes")
     has_followers = e.get("user_followers") not in (None, "")
-    return [num("reposts"), num("comments"), num("likes"), float(verified),
-            num("user_followers"), float(has_followers)]
+    return [
+        num("reposts"),
+        num("comments"),
+        num("likes"),
+        float(verified),
+        num("user_followers"),
+        float(has_followers),
+    ]
 
 
 # --- the models container ----------------------------------------------------------------------
@@ -130,28 +142,28 @@ class Models:
     featurizer: Featurizer
     topic: LinearHead  # calibrated linear SVM; classes are the office's taxonomy
     topic_classes: list[str]
-    polarity: LinearHead  # logistic regression on TF-IDF, stacked with the Bayes log-odds
-    polarity_bayes_weight: float
+    # Logistic regression on TF-IDF features scaled by the SnowNLP Bayes model's log-count
+    # ratios |log c_pos(w) − log c_neg(w)| (NBSVM, Wang & Manning 2012): the retrained
+    # SnowNLP model decides how much each n-gram may count.
+    polarity: LinearHead
     bayes: FastBayes  # SnowNLP Bayes retrained on Weibo (sentiment.marshal.3)
     gate: LinearHead  # P(neutral): consultation register vs opinion
     request: LinearHead
     request_classes: list[str]
     rumour: LinearHead
-    rumour_engagement: Any = None  # LogisticRegression on [text logit, engagement] or None
+    rumour_engagement: Any = None  # logistic model on [text logit, engagement], or None
     settings: dict[str, float] = field(default_factory=dict)
 
-    DEFAULT_SETTINGS = {
+    DEFAULT_SETTINGS: ClassVar[dict[str, float]] = {
         "topic_threshold": 0.5,  # below: the case is marked "needs a person"
         "neutral_threshold": 0.5,  # P(neutral) at or above: sentiment is neutral
         "request_other_threshold": 0.25,  # best request-type probability below: 其他
     }
 
-    def polarity_logit(self, tf: Any, counts: Any) -> tuple[np.ndarray, Any]:
-        """Stacked polarity logit and the TF-IDF rows it used."""
+    def polarity_logit(self, tf: Any) -> tuple[np.ndarray, Any]:
+        """Polarity logit (positive > 0) and the Bayes-scaled TF-IDF rows it used."""
         x = self.polarity.features(tf)
-        z = self.polarity.model.decision_function(x)
-        z = z + self.polarity_bayes_weight * self.bayes.log_odds(counts)
-        return z, x
+        return self.polarity.model.decision_function(x), x
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -190,8 +202,9 @@ class Pipeline:
 
     def with_risk_rules(self, risk: RiskRules) -> Pipeline:
         """A pipeline sharing these models but using other (edited) risk word lists."""
-        clone = Pipeline(self.models, version=self.version, metrics=self.metrics, risk=risk,
-                         path=self.path)
+        clone = Pipeline(
+            self.models, version=self.version, metrics=self.metrics, risk=risk, path=self.path
+        )
         clone.settings = dict(self.settings)
         return clone
 
@@ -217,7 +230,8 @@ class Pipeline:
         s = self.settings
         threshold = s["topic_threshold"] if topic_threshold is None else topic_threshold
 
-        prepared = [prepare(t) for t in texts]
+        normalised = [normalise(t) for t in texts]
+        prepared = [prepare(t, normalised=True) for t in normalised]
         counts = m.featurizer.transform(prepared, prepared=True)
         tf = sublinear(counts)
 
@@ -227,7 +241,7 @@ class Pipeline:
         topic_i = topic_p.argmax(axis=1)
 
         # sentiment: polarity (TF-IDF LR + SnowNLP Bayes) and the neutral gate
-        z, xp = m.polarity_logit(tf, counts)
+        z, xp = m.polarity_logit(tf)
         p_pos = _sigmoid(z)
         xg = m.gate.features(tf)
         p_neu = m.gate.model.predict_proba(xg)[:, 1]
@@ -251,34 +265,37 @@ class Pipeline:
         terms = m.featurizer
         out = []
         empty = [not p for p in prepared]
-        for i, text in enumerate(texts):
+        for i in range(len(texts)):
             if empty[i]:
                 out.append(self._empty())
                 continue
             ti = int(topic_i[i])
             t_conf = float(topic_p[i, ti])
-            t_terms = self._terms(xt[i], m.topic.coef_for(ti), terms)
+            t_terms = top_terms(xt, i, m.topic.coef_for(ti), terms)
             if neutral[i]:
                 sentiment = "neutral"
-                s_terms = self._terms(xg[i], m.gate.coef_for(1), terms)
+                s_terms = top_terms(xg, i, m.gate.coef_for(1), terms)
             elif p_pos[i] >= 0.5:
                 sentiment = "positive"
-                s_terms = self._terms(xp[i], m.polarity.coef_for(1), terms)
+                s_terms = top_terms(xp, i, m.polarity.coef_for(1), terms)
             else:
                 sentiment = "negative"
-                s_terms = self._terms(xp[i], m.polarity.coef_for(0), terms)
-            rule = _request_rule(text)
+                s_terms = top_terms(xp, i, m.polarity.coef_for(0), terms)
+            rule = _request_rule(normalised[i])
             ri = int(req_p[i].argmax())
             if rule is not None:
                 request_type = rule
-                r_conf = max(float(req_p[i, m.request_classes.index(rule)]), 0.9) \
-                    if rule in m.request_classes else 0.9
+                r_conf = (
+                    max(float(req_p[i, m.request_classes.index(rule)]), 0.9)
+                    if rule in m.request_classes
+                    else 0.9
+                )
             elif req_p[i, ri] < s["request_other_threshold"]:
                 request_type, r_conf = "其他", float(1.0 - req_p[i, ri])
             else:
                 request_type, r_conf = m.request_classes[ri], float(req_p[i, ri])
             tier, reasons = self.risk.assess(
-                text,
+                normalised[i],
                 rumour_score=float(rum[i]),
                 sentiment=sentiment,
                 sentiment_score=float(score[i]),
@@ -298,22 +315,28 @@ class Pipeline:
                     rumour_score=float(rum[i]),
                     risk_tier=tier,
                     risk_reasons=reasons,
-                    pii=find_pii(normalise(text)),
+                    pii=find_pii(normalised[i]),
                     model_version=self.version,
                 )
             )
         return out
 
-    @staticmethod
-    def _terms(row: Any, coef: np.ndarray, featurizer: Featurizer) -> tuple[str, ...]:
-        return top_terms(row, coef, featurizer, k=5)
-
     def _empty(self) -> Prediction:
         return Prediction(
-            topic="", topic_confidence=0.0, topic_needs_person=True, topic_terms=(),
-            sentiment="neutral", sentiment_score=0.5, sentiment_terms=(), request_type="其他",
-            request_type_confidence=0.0, rumour_score=0.0, risk_tier="A", risk_reasons=(),
-            pii=(), model_version=self.version,
+            topic="",
+            topic_confidence=0.0,
+            topic_needs_person=True,
+            topic_terms=(),
+            sentiment="neutral",
+            sentiment_score=0.5,
+            sentiment_terms=(),
+            request_type="其他",
+            request_type_confidence=0.0,
+            rumour_score=0.0,
+            risk_tier="A",
+            risk_reasons=(),
+            pii=(),
+            model_version=self.version,
         )
 
     def predict_one(self, text: str, **kwargs: Any) -> Prediction:
@@ -353,4 +376,3 @@ def clear_cache() -> None:
     """Forget loaded pipelines (tests, or to free memory)."""
     with _lock:
         _cache.clear()
-

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from classifiers.text import normalise
 
@@ -35,7 +35,13 @@ def find_pii(text: str) -> tuple[str, ...]:
     """Kinds of unmasked personal data found in ``text`` (身份证号, 手机号, 银行卡号)."""
     if not any(c.isdigit() for c in text):
         return ()
-    return tuple(kind for kind, pattern in PII_PATTERNS.items() if pattern.search(text))
+    found = []
+    for kind, pattern in PII_PATTERNS.items():
+        if pattern.search(text):
+            found.append(kind)
+            # An ID number is not also a bank-card number or a phone number.
+            text = pattern.sub(" ", text)
+    return tuple(found)
 
 
 def read_wordlist(path: Path) -> list[tuple[str, str]]:
@@ -60,9 +66,9 @@ class RiskRules:
     settings: dict[str, float] = field(default_factory=dict)
     _automaton: Any = field(default=None, repr=False)
 
-    DEFAULTS = {
-        "rumour_b": 0.5,  # rumour suspicion that makes an item 重要
-        "rumour_c": 0.85,  # … and 敏感
+    DEFAULTS: ClassVar[dict[str, float]] = {
+        "rumour_b": 0.7,  # rumour suspicion that makes an item 重要
+        "rumour_c": 0.9,  # … and 敏感
         "negative_b": 0.05,  # sentiment_score at or below this (very negative) → 重要
     }
 
@@ -84,8 +90,9 @@ class RiskRules:
     def from_dir(cls, directory: Path | str, settings: dict[str, float] | None = None) -> RiskRules:
         """Load ``tier_c.txt`` and ``tier_b.txt`` from ``directory``."""
         d = Path(directory)
-        words = {t: read_wordlist(d / name) for t, name in WORDLIST_FILES.items()
-                 if (d / name).is_file()}
+        words = {
+            t: read_wordlist(d / name) for t, name in WORDLIST_FILES.items() if (d / name).is_file()
+        }
         return cls(words, settings or {})
 
     @classmethod
@@ -108,11 +115,11 @@ class RiskRules:
         return cls({"C": pairs(sensitive), "B": pairs(important)}, settings or {})
 
     def matches(self, text: str) -> list[tuple[str, str, str]]:
-        """``(tier, word, category)`` of every distinct word found in ``text``."""
+        """``(tier, word, category)`` of every distinct word found in normalised ``text``."""
         if not len(self._automaton):
             return []
         seen: dict[str, tuple[str, str, str]] = {}
-        for _, hit in self._automaton.iter(normalise(text).lower()):
+        for _, hit in self._automaton.iter(text.lower()):
             seen.setdefault(hit[1], hit)
         return list(seen.values())
 
@@ -125,7 +132,10 @@ class RiskRules:
         sentiment_score: float,
         request_type: str,
     ) -> tuple[str, tuple[str, ...]]:
-        """Tier and the Chinese reasons an officer sees, most serious first."""
+        """Tier and the Chinese reasons an officer sees, most serious first.
+
+        ``text`` should be normalised (:func:`classifiers.text.normalise`).
+        """
         s = self.settings
         reasons: list[tuple[int, str]] = []
         for tier, word, category in self.matches(text):

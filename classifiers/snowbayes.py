@@ -83,7 +83,7 @@ class FastBayes:
 
     @classmethod
     def from_counts(cls, featurizer: Featurizer, data: dict) -> FastBayes:
-        """Build from SnowNLP's saved structure ``{"total", "d": {cls: {"d", "total", "none"}}}``."""
+        """Build from SnowNLP's saved structure (``{"total", "d": {class: AddOneProb}}``)."""
         pos, neg = data["d"]["pos"], data["d"]["neg"]
         n_unibi = featurizer.n_unibi
         weights = np.zeros(featurizer.n_features)

@@ -29,8 +29,9 @@ __all__ = [
 # Full-width ASCII (U+FF01..U+FF5E) maps to U+0021..U+007E; ideographic space and
 # no-break spaces become ordinary spaces, and collapse with the rest below.
 _TRANSLATE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
-_TRANSLATE.update({0x3000: 0x20, 0x00A0: 0x20, 0x2002: 0x20, 0x2003: 0x20, 0x200B: None,
-                   0xFEFF: None})
+_TRANSLATE.update(
+    {0x3000: 0x20, 0x00A0: 0x20, 0x2002: 0x20, 0x2003: 0x20, 0x200B: None, 0xFEFF: None}
+)
 _SPACES = re.compile(r"\s+")
 
 #: Models read at most this many characters of an item: the request is stated at the top
@@ -64,9 +65,13 @@ def char_grams(text: str) -> list[str]:
     return list(text) + [text[i : i + 2] for i in range(len(text) - 1)]
 
 
-def prepare(text: str | None) -> str:
-    """Model text without spaces: the string the n-gram features are cut from."""
-    return model_text(text).replace(" ", "")
+def prepare(text: str | None, *, normalised: bool = False) -> str:
+    """Model text without spaces: the string the n-gram features are cut from.
+
+    ``normalised=True`` skips :func:`normalise` for text that already went through it.
+    """
+    base = (text or "") if normalised else normalise(text)
+    return base[:MAX_MODEL_CHARS].lower().replace(" ", "")
 
 
 # An n-gram of code points is packed into one int64 key; the offsets keep the three key
@@ -88,7 +93,7 @@ def _keys(texts: Sequence[str], max_n: int) -> tuple[np.ndarray, np.ndarray]:
         docs.append(doc[:-1][same])
         keys.append(((cp[:-1][same] + 1) << _B) | cp[1:][same])
     if max_n >= 3:
-        same3 = (doc[:-2] == doc[2:])
+        same3 = doc[:-2] == doc[2:]
         docs.append(doc[:-2][same3])
         keys.append(((cp[:-2][same3] + 1) << (2 * _B)) | (cp[1:-1][same3] << _B) | cp[2:][same3])
     return np.concatenate(docs), np.concatenate(keys)
@@ -102,9 +107,7 @@ def decode_key(key: int) -> str:
     if key < (1 << (2 * _B)):
         return chr((key >> _B) - 1) + chr(key & ((1 << _B) - 1))
     return (
-        chr((key >> (2 * _B)) - 1)
-        + chr((key >> _B) & ((1 << _B) - 1))
-        + chr(key & ((1 << _B) - 1))
+        chr((key >> (2 * _B)) - 1) + chr((key >> _B) & ((1 << _B) - 1)) + chr(key & ((1 << _B) - 1))
     )
 
 

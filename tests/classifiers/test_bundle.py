@@ -1,0 +1,72 @@
+"""Bundle versions: listing, activation, rollback, and what a process picks up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from classifiers.bundle import (
+    BundleError,
+    BundleInfo,
+    activate,
+    active_version,
+    list_versions,
+    resolve_models_dir,
+)
+from classifiers.pipeline import clear_cache, get_pipeline
+
+
+def test_bundle_layout_and_meta(models_dir: Path, first_version: str) -> None:
+    """A version holds its models, SnowNLP file, word lists and metrics."""
+    path = models_dir / first_version
+    for name in ("meta.json", "model.joblib", "sentiment.marshal.3", "wordlists/tier_c.txt"):
+        assert (path / name).is_file(), name
+    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    assert meta["version"] == first_version
+    assert len(meta["data_hash"]) == 64
+    assert meta["trained_at"]
+    assert 0 < meta["metrics"]["topic"]["macro_f1"] <= 1
+
+
+def test_rollback_and_reactivation(
+    models_dir: Path, first_version: str, corrected: BundleInfo
+) -> None:
+    """Versions are listed newest first; activating an older one is the rollback."""
+    try:
+        versions = [v.version for v in list_versions(models_dir)]
+        assert versions[:2] == [corrected.version, first_version]
+        activate(models_dir, corrected.version)
+        assert get_pipeline(models_dir).version == corrected.version
+        activate(models_dir, first_version)  # rollback
+        assert active_version(models_dir) == first_version
+        assert get_pipeline(models_dir).version == first_version
+        assert [v.version for v in list_versions(models_dir) if v.active] == [first_version]
+    finally:
+        activate(models_dir, first_version)
+        clear_cache()
+
+
+def test_activating_unknown_version_fails(models_dir: Path) -> None:
+    """Unknown versions are refused with a Chinese message; ACTIVE is untouched."""
+    before = active_version(models_dir)
+    with pytest.raises(BundleError, match="模型版本不存在"):
+        activate(models_dir, "no-such-version")
+    assert active_version(models_dir) == before
+
+
+def test_models_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Explicit > $SENTINEL_MODELS_DIR > ./instance/models."""
+    monkeypatch.delenv("SENTINEL_MODELS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_models_dir(None) == tmp_path / "instance" / "models"
+    monkeypatch.setenv("SENTINEL_MODELS_DIR", str(tmp_path / "env"))
+    assert resolve_models_dir(None) == tmp_path / "env"
+    assert resolve_models_dir(tmp_path / "x") == tmp_path / "x"
+
+
+def test_empty_dir_lists_nothing(tmp_path: Path) -> None:
+    """A fresh instance has no versions and no active one."""
+    assert list_versions(tmp_path / "missing") == []
+    assert active_version(tmp_path) is None
