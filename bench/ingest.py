@@ -469,6 +469,10 @@ def main() -> int:
             "SENTINEL_REDIS_URL": redis_url,
             "SENTINEL_INSTANCE_PATH": str(procs.tmp / "instance"),
             "SENTINEL_SECRET_KEY": "bench-secret",
+            "SENTINEL_MODELS_DIR": str(procs.tmp / "models"),
+            # The server imports this checkout's packages even if the venv's editable
+            # install predates one of them.
+            "PYTHONPATH": str(ROOT),
         }
         os.environ.update(env)
         from flask_migrate import upgrade

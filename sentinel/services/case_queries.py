@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from flask import has_request_context, request
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
@@ -160,10 +161,18 @@ class Page:
 
 def case_page(user: User, filters: CaseFilters, page: int, per_page: int) -> Page:
     stmt = case_query(user, filters)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    if filters == CaseFilters(status=filters.status, sort=filters.sort):
+        # Only a status group: the total is the sum of the status counts the page shows
+        # anyway (computed once per request), so the 100k-case queue is scanned once.
+        counts = status_counts(user)
+        total = sum(counts.get(status, 0) for status in STATUS_GROUPS[filters.status])
+    else:
+        total = (
+            db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+            or 0
+        )
     page = max(1, min(page, max(1, (total + per_page - 1) // per_page)))
-    # The page's ids first: ordering and filtering read only indexed columns (an
-    # index-only scan of ix_cases_triage on PostgreSQL); then the 50 rows by primary key.
+    # The page's ids first (sorting narrow rows), then only those rows with their joins.
     ids = list(
         db.session.scalars(
             ordered(stmt.with_only_columns(Case.id), filters.sort)
@@ -195,10 +204,20 @@ def cases_after(user: User, filters: CaseFilters, after_id: int, limit: int = 50
 
 
 def status_counts(user: User) -> dict[str, int]:
+    """Cases in the user's scope per status; computed once per GET request."""
+    cache: dict[int, dict[str, int]] | None = None
+    if has_request_context() and request.method == "GET":
+        # Per request (environ), never across requests: a GET changes no case.
+        cache = request.environ.setdefault("sentinel.status_counts", {})
+        if user.id in cache:
+            return dict(cache[user.id])
     rows = db.session.execute(
         select(Case.status, func.count()).where(case_scope(user)).group_by(Case.status)
     )
-    return {status: count for status, count in rows}
+    counts = {status: count for status, count in rows}
+    if cache is not None:
+        cache[user.id] = dict(counts)
+    return counts
 
 
 def unit_inbox_page(
