@@ -193,8 +193,12 @@ def classify_file(
     from tqdm import tqdm
 
     rows = list(read_rows(input_path))
-    own = not hasattr(output, "write")
-    out: IO[str] = open(output, "w", encoding="utf-8") if own else output  # type: ignore[arg-type]  # noqa: SIM115
+    own = isinstance(output, str | Path)
+    out: IO[str] = (
+        open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed in finally
+        if isinstance(output, str | Path)
+        else output
+    )
     stats = {"rows": len(rows), "classified": 0, "errors": 0}
     try:
         bar = tqdm(total=len(rows), desc="分类", unit="条", file=sys.stderr, disable=not progress)

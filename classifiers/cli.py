@@ -140,13 +140,13 @@ def make_train_command(
         """训练全部模型，打印评估指标（与基线对比），写入新的模型版本。"""
         from classifiers.training import format_metrics, train_all
 
-        extra: list[Mapping[str, Any]] = []
+        extra: list[Mapping[str, Any]] = []  # filled below
         if corrections == "-":
             if corrections_provider is None:
                 raise click.UsageError("没有可用的更正来源：请给出更正文件 --with-corrections FILE")
             extra = list(corrections_provider())
         elif corrections:
-            extra = read_corrections(corrections)
+            extra = list(read_corrections(corrections))
         mode = activate_mode or ("if-not-worse" if corrections else "always")
         started = time.perf_counter()
         info = train_all(

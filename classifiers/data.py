@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from classifiers.text import normalise
 
@@ -89,7 +90,10 @@ def dedupe_key(text: str) -> str:
     return normalise(text).replace(" ", "")[:300]
 
 
-def _dedupe(rows: Iterable[tuple[str, object]]) -> Iterator[object]:
+_T = TypeVar("_T")
+
+
+def _dedupe(rows: Iterable[tuple[str, _T]]) -> Iterator[_T]:
     seen: set[str] = set()
     for text, row in rows:
         key = dedupe_key(text)
@@ -121,7 +125,7 @@ def load_gov_topic(data_dir: Path | str) -> list[GovMessage]:
         (r["text"], GovMessage(r["id"], r.get("subject") or "", r["text"], r["label"]))
         for r in _read_csv(path)
     )
-    return list(_dedupe(rows))  # type: ignore[arg-type]
+    return list(_dedupe(rows))
 
 
 def load_labelled_file(path: Path | str) -> list[GovMessage]:
@@ -134,7 +138,7 @@ def load_labelled_file(path: Path | str) -> list[GovMessage]:
         label = str(row.get("label") or "").strip()
         if text and label:
             out.append(GovMessage(f"office:{i}", str(row.get("subject") or ""), text, label))
-    return list(_dedupe((m.text, m) for m in out))  # type: ignore[misc]
+    return list(_dedupe((m.text, m) for m in out))
 
 
 def load_gov_messages(data_dir: Path | str) -> list[GovMessage]:
@@ -149,7 +153,7 @@ def load_gov_messages(data_dir: Path | str) -> list[GovMessage]:
         for r in _read_csv(path):
             msg = GovMessage(f"{prefix}:{r['留言编号']}", r["留言主题"], normalise(r["留言详情"]))
             rows.append((msg.text, msg))
-    return list(_dedupe(rows))  # type: ignore[arg-type]
+    return list(_dedupe(rows))
 
 
 def load_weibo(data_dir: Path | str) -> tuple[list[str], list[int]]:
@@ -157,8 +161,8 @@ def load_weibo(data_dir: Path | str) -> tuple[list[str], list[int]]:
     texts, labels = [], []
     rows = ((r["text"], r) for r in _read_csv(Path(data_dir) / "weibo_sentiment" / "train.csv"))
     for r in _dedupe(rows):
-        texts.append(r["text"])  # type: ignore[index]
-        labels.append(int(r["label"]))  # type: ignore[index]
+        texts.append(r["text"])
+        labels.append(int(r["label"]))
     return texts, labels
 
 
@@ -170,7 +174,7 @@ class RumourRow:
     source: str
     label: int
     text: str
-    engagement: dict[str, object] = field(default_factory=dict)
+    engagement: dict[str, str | None] = field(default_factory=dict)
 
 
 def load_rumours(data_dir: Path | str) -> list[RumourRow]:
@@ -181,7 +185,7 @@ def load_rumours(data_dir: Path | str) -> list[RumourRow]:
             k: r.get(k) for k in ("reposts", "comments", "likes", "user_verified", "user_followers")
         }
         rows.append((r["text"], RumourRow(r["id"], r["source"], int(r["label"]), r["text"], eng)))
-    return list(_dedupe(rows))  # type: ignore[arg-type]
+    return list(_dedupe(rows))
 
 
 def data_hash(data_dir: Path | str, extra: Iterable[str] = ()) -> str:

@@ -191,9 +191,10 @@ def evaluate_pairs(
         index.add(i, t)
     found: dict[tuple[int, int], float] = {}
     for i, t in enumerate(texts):
-        for j, sim in index.query(t):
-            if j != i:
-                found[(min(i, j), max(i, j))] = sim  # type: ignore[call-overload]
+        for key, sim in index.query(t):
+            other = int(key)  # type: ignore[call-overload]
+            if other != i:
+                found[(min(i, other), max(i, other))] = sim
     out: dict[str, float] = {"n_texts": float(len(texts))}
     for name, thr in (("attach", attach_threshold), ("suggest", suggest_threshold)):
         true_pairs = {p for p, s in truth.items() if s >= thr}

@@ -28,7 +28,7 @@ __all__ = [
 
 # Full-width ASCII (U+FF01..U+FF5E) maps to U+0021..U+007E; ideographic space and
 # no-break spaces become ordinary spaces, and collapse with the rest below.
-_TRANSLATE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_TRANSLATE: dict[int, int | None] = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 _TRANSLATE.update(
     {0x3000: 0x20, 0x00A0: 0x20, 0x2002: 0x20, 0x2003: 0x20, 0x200B: None, 0xFEFF: None}
 )

@@ -89,7 +89,8 @@ def is_eval(text: str) -> bool:
 
 
 def _split(items: Sequence[Any], text_of: Callable[[Any], str]) -> tuple[list[Any], list[Any]]:
-    train, ev = [], []
+    train: list[Any] = []
+    ev: list[Any] = []
     for item in items:
         (ev if is_eval(text_of(item)) else train).append(item)
     return train, ev
@@ -136,7 +137,7 @@ def _macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     return float(f1_score(y_true, y_pred, average="macro"))
 
 
-def _auc(y: Sequence[int], s: Sequence[float]) -> float | None:
+def _auc(y: Sequence[int], s: Sequence[float] | np.ndarray) -> float | None:
     from sklearn.metrics import roc_auc_score
 
     if len(set(y)) < 2:

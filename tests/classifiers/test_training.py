@@ -63,3 +63,29 @@ def test_metrics_table_lists_baselines(corrected: BundleInfo) -> None:
     """The printed table names each metric next to its baseline column."""
     table = format_metrics(corrected.metrics)
     assert "主题 macro-F1" in table and "基线" in table and "谣言 AUC CED" in table
+
+
+def test_office_taxonomy_file_is_read_from_csv_and_xlsx(tmp_path: Path) -> None:
+    """An office's own labelled rows (text,label) load from GBK CSV and XLSX, de-duplicated."""
+    import openpyxl
+
+    from classifiers.data import load_labelled_file
+
+    rows = [
+        ("请问公积金怎么提取", "住房公积金"),
+        ("小区停车难", "物业管理"),
+        ("请问公积金怎么提取", "住房公积金"),
+        ("", "空"),
+    ]
+    csv_path = tmp_path / "office.csv"
+    csv_path.write_bytes(("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows)).encode("gbk"))
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["label", "text"])
+    for t, y in rows:
+        ws.append([y, t or None])
+    xlsx_path = tmp_path / "office.xlsx"
+    wb.save(xlsx_path)
+    for path in (csv_path, xlsx_path):
+        got = [(m.text, m.label) for m in load_labelled_file(path)]
+        assert got == [("请问公积金怎么提取", "住房公积金"), ("小区停车难", "物业管理")]
