@@ -108,6 +108,16 @@ class LinearModel:
         uniform = np.full_like(p, 1.0 / p.shape[1])
         return np.divide(p, total, out=uniform, where=total != 0)
 
+    def class_matrix(self) -> np.ndarray:
+        """(n_classes × n_features) weights towards each class (binary: [−w, w])."""
+        cached = getattr(self, "_class_matrix", None)
+        if cached is None:
+            cached = (
+                np.vstack([-self.coef[0], self.coef[0]]) if self.coef.shape[0] == 1 else self.coef
+            )
+            self._class_matrix = cached
+        return cached
+
     def class_coef(self, k: int) -> np.ndarray:
         """Weights pushing towards class ``k`` (binary: class 0 gets the negated weights)."""
         if self.coef.shape[0] == 1:
@@ -142,33 +152,37 @@ def export_linear(model: Any) -> LinearModel:
 
 
 def top_terms(
-    x: sp.csr_matrix, row: int, coef: np.ndarray, featurizer: Any, k: int = 5
-) -> tuple[str, ...]:
-    """The ``k`` terms of row ``row`` of ``x`` (TF-IDF) that pushed hardest towards ``coef``.
+    x: sp.csr_matrix, coef: np.ndarray, classes: np.ndarray, featurizer: Any, k: int = 5
+) -> list[tuple[str, ...]]:
+    """Per row of ``x`` (TF-IDF), the ``k`` terms that pushed hardest towards its class.
 
-    Single characters and n-grams with punctuation are skipped (they explain nothing to an
-    officer), and a term that overlaps one already listed (社保 / 保卡) is dropped. Works on
-    the CSR arrays directly: slicing a scipy row costs more than the whole computation.
+    ``coef`` is (n_classes × n_features) and ``classes[i]`` the row's class index. Single
+    characters and n-grams with punctuation are skipped (they explain nothing to an
+    officer), and a term that overlaps one already listed (社保 / 保卡) is dropped. The
+    contributions of the whole batch are computed and sorted at once.
     """
-    start, end = x.indptr[row], x.indptr[row + 1]
-    idx = x.indices[start:end]
-    keep = idx >= featurizer.n_unigrams
-    idx = idx[keep]
-    contrib = x.data[start:end][keep] * coef[idx]
-    if len(contrib) > 4 * k:
-        top = np.argpartition(-contrib, 4 * k)[: 4 * k]
-        order = top[np.argsort(-contrib[top])]
-    else:
-        order = np.argsort(-contrib)
-    out: list[str] = []
-    for c, j in zip(contrib[order].tolist(), idx[order].tolist(), strict=True):
-        if c <= 0 or len(out) >= k:
-            break
-        term = featurizer.term(j)
-        if not term.isalnum() or any(_overlaps(term, t) for t in out):
-            continue
-        out.append(term)
-    return tuple(out)
+    n = x.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(x.indptr))
+    cols = x.indices
+    contrib = x.data * coef[classes[rows], cols]
+    keep = (cols >= featurizer.n_unigrams) & (contrib > 0)
+    rows, cols, contrib = rows[keep], cols[keep], contrib[keep]
+    order = np.lexsort((-contrib, rows))
+    rows, cols = rows[order], cols[order]
+    starts = np.searchsorted(rows, np.arange(n + 1))
+    out: list[tuple[str, ...]] = []
+    cols_list = cols.tolist()
+    for i in range(n):
+        chosen: list[str] = []
+        for j in cols_list[starts[i] : min(starts[i + 1], starts[i] + 4 * k)]:
+            term = featurizer.term(j)
+            if not term.isalnum() or any(_overlaps(term, t) for t in chosen):
+                continue
+            chosen.append(term)
+            if len(chosen) >= k:
+                break
+        out.append(tuple(chosen))
+    return out
 
 
 def _overlaps(a: str, b: str) -> bool:

@@ -263,6 +263,13 @@ class Pipeline:
                     rum[i] = m.rumour_engagement.predict_proba([[rum_z[i], *vec]])[0, 1]
 
         terms = m.featurizer
+        topic_terms = top_terms(xt, m.topic.model.class_matrix(), topic_i, terms)
+        polar_terms = top_terms(
+            xp, m.polarity.model.class_matrix(), (p_pos >= 0.5).astype(np.int64), terms
+        )
+        gate_terms = top_terms(
+            xg, m.gate.model.class_matrix(), np.ones(len(texts), dtype=np.int64), terms
+        )
         out = []
         empty = [not p for p in prepared]
         for i in range(len(texts)):
@@ -271,16 +278,16 @@ class Pipeline:
                 continue
             ti = int(topic_i[i])
             t_conf = float(topic_p[i, ti])
-            t_terms = top_terms(xt, i, m.topic.coef_for(ti), terms)
+            t_terms = topic_terms[i]
             if neutral[i]:
                 sentiment = "neutral"
-                s_terms = top_terms(xg, i, m.gate.coef_for(1), terms)
+                s_terms = gate_terms[i]
             elif p_pos[i] >= 0.5:
                 sentiment = "positive"
-                s_terms = top_terms(xp, i, m.polarity.coef_for(1), terms)
+                s_terms = polar_terms[i]
             else:
                 sentiment = "negative"
-                s_terms = top_terms(xp, i, m.polarity.coef_for(0), terms)
+                s_terms = polar_terms[i]
             rule = _request_rule(normalised[i])
             ri = int(req_p[i].argmax())
             if rule is not None:

@@ -111,6 +111,62 @@ def decode_key(key: int) -> str:
     )
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+class KeyIndex:
+    """Vectorised open-addressing hash table: int64 n-gram key → column (or -1).
+
+    Replaces ``np.searchsorted`` over the sorted vocabulary (19 dependent random reads per
+    lookup) by about 1.5 reads at load factor ≤ 0.5 — the feature lookup was the largest
+    single cost of the pipeline.
+    """
+
+    def __init__(self, keys: np.ndarray) -> None:
+        n = len(keys)
+        self.bits = max(4, int(2 * n).bit_length())
+        size = 1 << self.bits
+        self.mask = size - 1
+        self.table_keys = np.full(size, -1, dtype=np.int64)
+        self.table_vals = np.full(size, -1, dtype=np.int64)
+        home = self._hash(keys)
+        pending = np.arange(n)
+        probe = 0
+        while pending.size:
+            slots = (home[pending] + probe) & self.mask
+            free = self.table_keys[slots] == -1
+            cand, cslots = pending[free], slots[free]
+            uniq, first = np.unique(cslots, return_index=True)
+            winners = cand[first]
+            self.table_keys[uniq] = keys[winners]
+            self.table_vals[uniq] = winners
+            placed = np.zeros(n, dtype=bool)
+            placed[winners] = True
+            pending = pending[~placed[pending]]
+            probe += 1
+        self.max_probe = probe
+
+    def _hash(self, keys: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            h = keys.astype(np.uint64) * _GOLDEN
+        return (h >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Column of each key, -1 where the key is not in the vocabulary."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        home = self._hash(keys)
+        pending = np.arange(len(keys))
+        probe = 0
+        while pending.size and probe <= self.max_probe:
+            slots = (home[pending] + probe) & self.mask
+            found_keys = self.table_keys[slots]
+            hit = found_keys == keys[pending]
+            out[pending[hit]] = self.table_vals[slots[hit]]
+            pending = pending[~(hit | (found_keys == -1))]
+            probe += 1
+        return out
+
+
 class Featurizer:
     """Maps texts to one sparse n-gram count matrix shared by all models.
 
@@ -126,6 +182,7 @@ class Featurizer:
         self.max_n = max_n
         self.n_unigrams = int(np.searchsorted(self.keys, 1 << _B))
         self.n_unibi = int(np.searchsorted(self.keys, 1 << (2 * _B)))
+        self.index = KeyIndex(self.keys)
 
     @property
     def n_features(self) -> int:
@@ -152,9 +209,8 @@ class Featurizer:
         """Return the (n_texts × n_features) n-gram count matrix of ``texts``."""
         docs = list(texts) if prepared else [prepare(t) for t in texts]
         doc, key = _keys(docs, self.max_n)
-        pos = np.searchsorted(self.keys, key)
-        pos[pos == len(self.keys)] = 0
-        hit = self.keys[pos] == key if len(self.keys) else np.zeros(len(key), bool)
+        pos = self.index.lookup(key)
+        hit = pos >= 0
         m = sp.csr_matrix(
             (np.ones(int(hit.sum())), (doc[hit], pos[hit])),
             shape=(len(docs), self.n_features),
