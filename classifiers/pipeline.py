@@ -264,12 +264,20 @@ class Pipeline:
 
         terms = m.featurizer
         topic_terms = top_terms(xt, m.topic.model.class_matrix(), topic_i, terms)
-        polar_terms = top_terms(
-            xp, m.polarity.model.class_matrix(), (p_pos >= 0.5).astype(np.int64), terms
-        )
-        gate_terms = top_terms(
-            xg, m.gate.model.class_matrix(), np.ones(len(texts), dtype=np.int64), terms
-        )
+        # Sentiment terms come from the gate for neutral rows, from polarity for the rest.
+        neutral_rows = np.flatnonzero(neutral)
+        polar_rows = np.flatnonzero(~neutral)
+        s_terms_all: list[tuple[str, ...]] = [()] * len(texts)
+        for rows_, head, cls in (
+            (neutral_rows, m.gate, np.ones(len(neutral_rows), dtype=np.int64)),
+            (polar_rows, m.polarity, (p_pos[polar_rows] >= 0.5).astype(np.int64)),
+        ):
+            if len(rows_):
+                x_rows = (xg if head is m.gate else xp)[rows_]
+                for r, t in zip(
+                    rows_, top_terms(x_rows, head.model.class_matrix(), cls, terms), strict=True
+                ):
+                    s_terms_all[r] = t
         out = []
         empty = [not p for p in prepared]
         for i in range(len(texts)):
@@ -279,15 +287,13 @@ class Pipeline:
             ti = int(topic_i[i])
             t_conf = float(topic_p[i, ti])
             t_terms = topic_terms[i]
+            s_terms = s_terms_all[i]
             if neutral[i]:
                 sentiment = "neutral"
-                s_terms = gate_terms[i]
             elif p_pos[i] >= 0.5:
                 sentiment = "positive"
-                s_terms = polar_terms[i]
             else:
                 sentiment = "negative"
-                s_terms = polar_terms[i]
             rule = _request_rule(normalised[i])
             ri = int(req_p[i].argmax())
             if rule is not None:

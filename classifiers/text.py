@@ -219,8 +219,17 @@ class Featurizer:
         return m
 
     def term(self, column: int) -> str:
-        """The n-gram string of a column."""
-        return decode_key(self.keys[column])
+        """The n-gram string of a column (memoised: explanations reuse the same terms)."""
+        cache = self.__dict__.setdefault("_terms", {})
+        term = cache.get(column)
+        if term is None:
+            term = cache[column] = decode_key(self.keys[column])
+        return term
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_terms", None)
+        return state
 
     def unibi_terms(self) -> set[str]:
         """All unigram and bigram strings in the vocabulary (the Bayes model's vocabulary)."""
