@@ -90,9 +90,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(admin.bp)
-    from sentinel.web import calendar_admin
+    from sentinel.web import calendar_admin, deadlines
 
     calendar_admin.init_app(app)
+    deadlines.init_app(app)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

@@ -44,6 +44,23 @@ class DefaultConfig:
 
     # Deadlines (issue 6). Office hours for hour-based clocks, unless a unit sets its own.
     OFFICE_HOURS = "08:30-12:00,13:30-17:30"
+    # Reminder ladder (DESIGN §4): 催办 at T-1 working day, 《催办通知书》 at T+1, 通报 at T+5.
+    REMINDER_DUE_SOON_DAYS = 1
+    REMINDER_NOTICE_AFTER_DAYS = 1
+    REMINDER_REPORT_AFTER_DAYS = 5
+    # Watchdog: alert when the deadline sweep has not succeeded for this long.
+    SWEEP_STALE_AFTER_S = 600
+    # Per sweep: reminders delivered, and 《催办通知书》 documents written (the rest wait).
+    SWEEP_DELIVERY_BATCH = 500
+    SWEEP_MAX_DOCUMENTS = 50
+    # E-mail for reminders; unset SMTP_HOST: in-app reminders only.
+    SMTP_HOST: str | None = None
+    SMTP_PORT = 25
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_STARTTLS = False
+    SMTP_FROM = "sentinel@localhost"
+    SMTP_TIMEOUT = 10
 
 
 def load_config(app: Any, test_config: dict[str, Any] | None) -> None:

@@ -138,4 +138,20 @@ def status_command() -> None:
         )
 
 
-COMMANDS = (calendar_group,)
+@click.command("sweep")
+@with_appcontext
+def sweep_command() -> None:
+    """Run one deadline sweep now (recorded like the periodic one) and print what it did."""
+    from flask import current_app
+
+    from sentinel.jobs.periodic import run_periodic_in_app
+    from sentinel.services import reminders
+
+    result = run_periodic_in_app(current_app._get_current_object(), reminders.SWEEP_JOB)
+    if result is None:
+        raise click.ClickException("时限巡检未运行（另一次巡检正在进行）")
+    for line in reminders.SweepResult(**result).describe():
+        click.echo(line)
+
+
+COMMANDS = (calendar_group, sweep_command)

@@ -15,7 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-JOB_MODULES = ("sentinel.jobs.items", "sentinel.jobs.imports", "sentinel.jobs.maintenance")
+JOB_MODULES = (
+    "sentinel.jobs.items",
+    "sentinel.jobs.imports",
+    "sentinel.jobs.maintenance",
+    "sentinel.jobs.deadlines",
+)
 
 
 @dataclass(frozen=True)

@@ -19,4 +19,6 @@ class PeriodicJob:
 
 PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob("recover_jobs", interval_s=60, stale_after_s=600),
+    # Deadline sweep + reminder ladder (issue 6); the watchdog alerts after 10 minutes.
+    PeriodicJob("deadline_sweep", interval_s=120, stale_after_s=600),
 )

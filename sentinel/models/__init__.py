@@ -4,6 +4,7 @@ from sentinel.models.audit import AuditEvent
 from sentinel.models.base import Base, utcnow
 from sentinel.models.calendar import OfficeHours, WorkCalendar
 from sentinel.models.case import Assignment, Case, Reply
+from sentinel.models.deadline import CaseReturn, DeadlineChange, DeadlineRule, Reminder
 from sentinel.models.import_batch import ImportBatch
 from sentinel.models.item import Item
 from sentinel.models.job_run import JobRun
@@ -17,10 +18,14 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Case",
+    "CaseReturn",
+    "DeadlineChange",
+    "DeadlineRule",
     "ImportBatch",
     "Item",
     "JobRun",
     "OfficeHours",
+    "Reminder",
     "Reply",
     "Source",
     "Unit",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sentinel.models.base import Base, utcnow
@@ -37,9 +38,15 @@ NOISE_REASONS = {
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
-        # The triage queue's default order and its status filter.
-        Index("ix_cases_queue", "status", "priority", "last_item_at"),
+        # The triage queue: status filter, default order, and the scope columns, so the
+        # page's ids, its total and the per-status counts are index-only scans.
+        Index(
+            "ix_cases_triage", "status", "priority", "last_item_at", "id", "owner_unit_id",
+            "unit_id",
+        ),
         Index("ix_cases_last_item_at", "last_item_at"),
+        # The deadline sweep (services/reminders.py): open cases by due time.
+        Index("ix_cases_status_due", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,6 +83,22 @@ class Case(Base):
     request_type: Mapped[str | None] = mapped_column(String(10), index=True)
     rumour_score: Mapped[float | None]
     risk_tier: Mapped[str | None] = mapped_column(String(1), index=True)
+
+    # Deadlines (services/sla.py): two clocks, computed on the working-day calendar.
+    response_due_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    # True when a year not yet loaded was crossed; recomputed once it is loaded.
+    due_provisional: Mapped[bool] = mapped_column(default=False, server_default=false())
+    clock_started_at: Mapped[datetime | None]
+    # The rule each clock was set from, frozen on the case: {"response": {...}, ...}.
+    clock_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    extension_days: Mapped[int] = mapped_column(default=0, server_default="0")
+    paused_until: Mapped[datetime | None]
+    deadline_round: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Open: the reminder rung reached (due_soon, overdue, notice, report; set by the
+    # sweep in services/reminders.py). Answered: met / late.
+    deadline_state: Mapped[str | None] = mapped_column(String(20))
+    return_count: Mapped[int] = mapped_column(default=0, server_default="0")  # 退单次数
 
     source: Mapped[Source] = relationship(lazy="joined")
     owner_unit: Mapped[Unit | None] = relationship(foreign_keys=[owner_unit_id])
@@ -114,6 +137,8 @@ class Assignment(Base):
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str | None] = mapped_column(String(500))
+    # 协办 units' own sub-deadline (services/sla.py).
+    due_at: Mapped[datetime | None]
 
     case: Mapped[Case] = relationship(back_populates="assignments")
     unit: Mapped[Unit] = relationship()

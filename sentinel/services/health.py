@@ -80,4 +80,11 @@ def check() -> HealthReport:
             )
         else:
             report.lines.append(f"✓ 定时任务 {periodic.name}：上次成功 {format_local(last)}")
+    # issue 6 watchdog: a deadline sweep that never ran while deadlines exist also fails
+    # (the stale case is the PERIODIC check above).
+    from sentinel.services import reminders
+
+    never = reminders.sweep_late_message(now, include_stale=False)
+    if never:
+        report.problem(never)
     return report

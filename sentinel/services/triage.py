@@ -15,7 +15,7 @@ from sentinel.errors import Forbidden, InvalidTransition, NotFound, ValidationFa
 from sentinel.extensions import db
 from sentinel.models import Assignment, Case, Item, Reply, Unit, utcnow
 from sentinel.models.case import CASE_STATUSES, NOISE_REASONS
-from sentinel.services import audit
+from sentinel.services import audit, sla
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,14 @@ TRANSITIONS: dict[str, Transition] = {
             "merge", "合并", frozenset({"new", "claimed", "dispatched"}), "merged", "case.merge"
         ),
         Transition("reopen", "重新打开", frozenset({"noise", "closed"}), "new", "case.reopen"),
+        # issue 6 (services/returns.py): 退单 back to the office, and forced assignment.
+        Transition(
+            "return", "退单", frozenset({"dispatched", "acknowledged"}), "claimed",
+            "case.acknowledge",
+        ),
+        Transition(
+            "arbitrate", "仲裁指派", frozenset({"new", "claimed"}), "dispatched", "case.dispatch"
+        ),
     )
 }
 
@@ -117,6 +125,7 @@ def dispatch(actor: Actor, case: Case, unit: Unit, note: str = "") -> Assignment
     case.unit_id = unit.id
     case.dispatched_at = now
     case.acknowledged_at = None
+    sla.on_dispatch(actor, case, now)  # issue 6: (re)start the deadline clocks
     if case.claimed_by_id is None:
         case.claimed_by_id = actor.user_id
     _move(actor, case, t, unit_id=unit.id, previous_unit_id=previous_unit_id)
@@ -131,6 +140,7 @@ def acknowledge(actor: Actor, case: Case) -> None:
             raise Forbidden("只能签收分派给本单位的工单")
     now = utcnow()
     case.acknowledged_at = now
+    sla.on_acknowledge(actor, case, now)  # issue 6: the handling clock starts
     for assignment in case.assignments:
         if assignment.status == "active" and assignment.unit_id == case.unit_id:
             assignment.status = "acknowledged"
@@ -185,6 +195,7 @@ def answer(actor: Actor, case: Case, body: str | None = None) -> Reply:
         raise ValidationFailed("请先填写答复内容")
     draft.status = "final"
     case.answered_at = utcnow()
+    sla.on_answer(actor, case, case.answered_at)  # issue 6: stop the clock
     for assignment in case.assignments:
         if assignment.status in ("active", "acknowledged") and assignment.unit_id == case.unit_id:
             assignment.status = "done"

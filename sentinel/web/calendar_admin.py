@@ -142,9 +142,9 @@ def admin_banners() -> list[dict[str, str]]:
             }
         )
     try:
-        from sentinel.services import sla
+        from sentinel.services import reminders
 
-        late = sla.sweep_late_message()
+        late = reminders.sweep_late_message()
     except ImportError:  # pragma: no cover - before the sweep exists
         late = None
     if late:
