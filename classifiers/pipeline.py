@@ -24,7 +24,7 @@ from classifiers.risk import RiskRules, find_pii
 from classifiers.snowbayes import FastBayes
 from classifiers.text import Featurizer, normalise, prepare
 
-__all__ = ["Models", "Pipeline", "Prediction", "clear_cache", "get_pipeline"]
+__all__ = ["Models", "Pipeline", "Prediction", "clear_cache", "decide_topic", "get_pipeline"]
 
 SENTIMENTS = ("negative", "neutral", "positive")
 
@@ -166,6 +166,19 @@ class Models:
         return self.polarity.model.decision_function(x), x
 
 
+def decide_topic(head: LinearHead, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated topic probabilities and the chosen class index per row.
+
+    The label is the linear model's best score; the per-class sigmoid calibration only
+    supplies the confidence (its own argmax loses about 0.007 macro-F1 on the evaluation
+    split, because each class's sigmoid is fitted separately).
+    """
+    proba = head.model.predict_proba(x)
+    scores = head.model.decision_function(x)
+    chosen = scores.argmax(axis=1) if scores.ndim == 2 else (scores > 0).astype(np.int64)
+    return proba, chosen
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
 
@@ -237,8 +250,7 @@ class Pipeline:
 
         # topic
         xt = m.topic.features(tf)
-        topic_p = m.topic.model.predict_proba(xt)
-        topic_i = topic_p.argmax(axis=1)
+        topic_p, topic_i = decide_topic(m.topic, xt)
 
         # sentiment: polarity (TF-IDF LR + SnowNLP Bayes) and the neutral gate
         z, xp = m.polarity_logit(tf)

@@ -49,7 +49,7 @@ from classifiers.data import (
     sentiment_from_subject,
 )
 from classifiers.heads import LinearHead, LinearModel, export_linear, sublinear
-from classifiers.pipeline import Models, Pipeline, engagement_vector
+from classifiers.pipeline import Models, Pipeline, decide_topic, engagement_vector
 from classifiers.risk import DEFAULT_WORDLIST_DIR
 from classifiers.snowbayes import MARSHAL_NAME, train_snownlp_bayes
 from classifiers.text import Featurizer, prepare
@@ -269,15 +269,21 @@ def train_all(
     _, tf_topic = tf_of([x for x, _ in topic_train])
     y_topic = [y for _, y in topic_train]
     topic_idf = LinearHead.fit_idf(tf_topic)
-    svc = LinearSVC(C=1.0, class_weight="balanced")
-    topic_model = CalibratedClassifierCV(svc, method="sigmoid", cv=3, ensemble=False)
+    if len(set(y_topic)) >= 3:
+        from classifiers.nbsvm import NBSVMOvR
+
+        topic_model: Any = CalibratedClassifierCV(
+            NBSVMOvR(C=0.3), method="sigmoid", cv=3, ensemble=False
+        )
+    else:  # an office taxonomy with two labels
+        topic_model = LogisticRegression(C=10.0, solver="liblinear")
     topic_model.fit(LinearHead.weigh(tf_topic, topic_idf), y_topic)
     topic_head = LinearHead(topic_idf, _export(topic_model, tf_topic, topic_idf))
     _, tf_topic_ev = tf_of([r.text for r in topic_ev])
     y_topic_ev = [r.label for r in topic_ev]
-    proba = topic_model.predict_proba(topic_head.features(tf_topic_ev))
-    pred = topic_model.classes_[proba.argmax(axis=1)]
-    conf = proba.max(axis=1)
+    proba, chosen = decide_topic(topic_head, topic_head.features(tf_topic_ev))
+    pred = np.asarray(topic_model.classes_)[chosen]
+    conf = proba[np.arange(len(chosen)), chosen]
     correct = pred == np.array(y_topic_ev)
     threshold = Models.DEFAULT_SETTINGS["topic_threshold"]
     auto = conf >= threshold
