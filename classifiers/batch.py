@@ -49,6 +49,11 @@ def decode_bytes(data: bytes) -> str:
         return data.decode("gb18030")  # a superset of GBK and GB2312
     except UnicodeDecodeError:
         pass
+    # A UTF-8 file with a few damaged bytes (a truncated export, one bad cell): keep it,
+    # with U+FFFD in the damaged places, rather than refuse the whole file.
+    lenient = data.decode("utf-8", errors="replace")
+    if lenient.count("\ufffd") <= max(3, len(lenient) // 1000):
+        return lenient
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
@@ -81,10 +86,10 @@ def read_table(path: Path) -> Iterator[dict[str, Any]]:
 
 def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
     text = decode_bytes(path.read_bytes())
-    sample = text[:4096]
-    delimiter = (
-        "\t" if path.suffix.lower() == ".tsv" or (sample.count("\t") > sample.count(",")) else ","
-    )
+    # Decide the delimiter on the header line only: message bodies are full of tabs.
+    header_line = text.split("\n", 1)[0]
+    tabs = path.suffix.lower() == ".tsv" or header_line.count("\t") > header_line.count(",")
+    delimiter = "\t" if tabs else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, None)
     if header is None:

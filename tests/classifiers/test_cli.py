@@ -185,3 +185,19 @@ def test_versions_and_activate_commands(models_dir: Path, first_version: str) ->
     assert done.exit_code == 0 and first_version in done.output
     bad = runner.invoke(main, ["model-activate", "nope", "--models-dir", str(models_dir)])
     assert bad.exit_code != 0
+
+
+def test_board_export_with_tabs_and_a_cut_last_byte(
+    models_dir: Path, first_version: str, tmp_path: Path
+) -> None:
+    """A message-board export: bodies full of tabs, Chinese headers, a truncated last char."""
+    body = "\n\t\t\t\t\t请问社保卡在哪里补办？\n\t\t\t\t"
+    data = _csv_bytes(
+        [["留言编号", "留言主题", "留言详情"], ["1", "咨询", body], ["2", "投诉", TEXTS[1]]],
+        "utf-8",
+    )
+    src = tmp_path / "board.csv"
+    src.write_bytes(data + "尾".encode()[:2])
+    rows = _run(models_dir, src, tmp_path / "out.jsonl")
+    assert [r["id"] for r in rows][:2] == [1, 2]
+    assert rows[0]["sentiment"] == "neutral" and rows[1]["sentiment"] == "negative"
