@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import delete, func, select
 
 from sentinel.auth.permissions import Actor
@@ -111,21 +111,31 @@ def _version() -> tuple[object, ...]:
 
 
 def snapshot() -> Snapshot:
-    """The current calendar, cached per database and reloaded when its rows change."""
+    """The current calendar, cached per database and reloaded when its rows change.
+
+    Within one request (or job) the first answer is reused, so a list page asks the
+    database for the calendar's version once, not once per row.
+    """
+    cached_here = g.get("_workcalendar_snapshot")
+    if cached_here is not None:
+        return cached_here  # type: ignore[no-any-return]
     key = current_app.config["SQLALCHEMY_DATABASE_URI"]
     version = _version()
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None and cached[0] == version:
+            g._workcalendar_snapshot = cached[1]
             return cached[1]
     snap = _load()
     with _cache_lock:
         _cache[key] = (version, snap)
+    g._workcalendar_snapshot = snap
     return snap
 
 
 def invalidate() -> None:
     """Forget the cached calendar of this process (after a change)."""
+    g.pop("_workcalendar_snapshot", None)
     with _cache_lock:
         _cache.pop(current_app.config["SQLALCHEMY_DATABASE_URI"], None)
 
