@@ -127,6 +127,12 @@ def main() -> None:
         print(f"sweep_s={steady:.2f}")
         db.session.remove()
         db.engine.dispose()
+        if config["JOBS_MODE"] == "rq":  # drop the document jobs no worker will run
+            from rq import Queue
+
+            from sentinel.jobs.redis_conn import redis_connection
+
+            Queue("maintenance", connection=redis_connection(app)).empty()
 
 
 def _profile(engine: object) -> dict[str, tuple[int, float]]:
