@@ -45,9 +45,7 @@ def request_change(actor: Actor, case: Case, kind: str, days: int, reason: str) 
     if actor.user is not None:
         if not can(actor.user, "case.answer"):
             raise Forbidden(f"当前角色不能申请{label}")
-        if not case_in_scope(actor.user, case) or not unit_in_scope(
-            actor.user, case.unit_id or -1
-        ):
+        if not case_in_scope(actor.user, case) or not unit_in_scope(actor.user, case.unit_id or -1):
             raise NotFound("工单不存在或不在您的管辖范围内")
     if case.status != "acknowledged" or case.due_at is None:
         raise InvalidTransition(f"只有已签收、正在办理的工单可以申请{label}")
@@ -71,8 +69,14 @@ def request_change(actor: Actor, case: Case, kind: str, days: int, reason: str) 
     db.session.add(change)
     db.session.flush()
     audit.record(
-        actor, "case.deadline_change_requested", "case", case.id,
-        change_id=change.id, kind=kind, days=days, approver=change.approver_role,
+        actor,
+        "case.deadline_change_requested",
+        "case",
+        case.id,
+        change_id=change.id,
+        kind=kind,
+        days=days,
+        approver=change.approver_role,
     )
     return change
 
@@ -115,8 +119,14 @@ def decide_change(actor: Actor, change: DeadlineChange, approve: bool, note: str
         )
     db.session.flush()
     audit.record(
-        actor, "case.deadline_change_decided", "case", case.id,
-        change_id=change.id, kind=change.kind, approved=approve, days=change.days,
+        actor,
+        "case.deadline_change_decided",
+        "case",
+        case.id,
+        change_id=change.id,
+        kind=change.kind,
+        approved=approve,
+        days=change.days,
         new_due_at=change.new_due_at.isoformat() if change.new_due_at else None,
     )
 

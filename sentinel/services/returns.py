@@ -90,7 +90,12 @@ def return_case(
     case.return_count += 1
     db.session.flush()
     triage._move(
-        actor, case, t, unit_id=previous_unit_id, reason=reason, return_id=record.id,
+        actor,
+        case,
+        t,
+        unit_id=previous_unit_id,
+        reason=reason,
+        return_id=record.id,
         returns=case.return_count,
     )
     return record
@@ -164,8 +169,15 @@ def add_assist(actor: Actor, case: Case, unit: Unit, days: int, note: str = "") 
     db.session.add(assignment)
     db.session.flush()
     audit.record(
-        actor, "case.assist_added", "case", case.id, unit_id=unit.id, assignment_id=assignment.id,
-        days=days, due_at=due.isoformat(), provisional=provisional,
+        actor,
+        "case.assist_added",
+        "case",
+        case.id,
+        unit_id=unit.id,
+        assignment_id=assignment.id,
+        days=days,
+        due_at=due.isoformat(),
+        provisional=provisional,
     )
     return assignment
 
@@ -175,9 +187,11 @@ def finish_assist(actor: Actor, case: Case, assignment: Assignment) -> None:
     if assignment.case_id != case.id or assignment.role != "assist":
         raise NotFound("协办记录不存在")
     if actor.user is not None:
-        allowed = unit_in_scope(actor.user, assignment.unit_id) or (
-            case_in_scope(actor.user, case) and can(actor.user, "case.draft")
-        ) or can(actor.user, "case.dispatch")
+        allowed = (
+            unit_in_scope(actor.user, assignment.unit_id)
+            or (case_in_scope(actor.user, case) and can(actor.user, "case.draft"))
+            or can(actor.user, "case.dispatch")
+        )
         if not allowed:
             raise Forbidden("不能办结该协办任务")
     if assignment.status == "done":
@@ -185,7 +199,11 @@ def finish_assist(actor: Actor, case: Case, assignment: Assignment) -> None:
     assignment.status = "done"
     db.session.flush()
     audit.record(
-        actor, "case.assist_done", "case", case.id, unit_id=assignment.unit_id,
+        actor,
+        "case.assist_done",
+        "case",
+        case.id,
+        unit_id=assignment.unit_id,
         assignment_id=assignment.id,
         on_time=assignment.due_at is None or utcnow() <= assignment.due_at,
     )
