@@ -34,6 +34,19 @@ class DefaultConfig:
     # before the recovery sweep enqueues it again.
     JOB_STALE_AFTER_S = 300
     JOB_MAX_ATTEMPTS = 5
+    # Classification. Topic confidence below this marks a case "needs a person"
+    # (None: the bundle's own calibrated default).
+    TOPIC_THRESHOLD: float | None = None
+    # Rumour suspicion from which a case is raised to "important" in the queue.
+    RUMOUR_PRIORITY_THRESHOLD = 0.8
+    # Near-duplicates (MinHash over character shingles): attach at or above, suggest
+    # between the two thresholds; compare with open cases of the last N days.
+    NEARDUP_ATTACH_THRESHOLD = 0.8
+    NEARDUP_SUGGEST_THRESHOLD = 0.5
+    NEARDUP_WINDOW_DAYS = 30
+    NEARDUP_MAX_CASES = 50_000
+    # Retrain with officers' corrections as a periodic job (off by default).
+    RETRAIN_ENABLED = False
     # Triage queue page size.
     TRIAGE_PAGE_SIZE = 50
     # Trust X-Forwarded-For from this many proxies (0: use the socket address).
@@ -78,7 +91,9 @@ def load_config(app: Any, test_config: dict[str, Any] | None) -> None:
     if not cfg.get("JOBS_MODE"):
         cfg["JOBS_MODE"] = "rq" if cfg.get("REDIS_URL") else "thread"
     if cfg["JOBS_MODE"] not in {"rq", "thread", "sync"}:
-        raise RuntimeError(f"SENTINEL_JOBS_MODE must be rq, thread or sync, not {cfg['JOBS_MODE']!r}")
+        raise RuntimeError(
+            f"SENTINEL_JOBS_MODE must be rq, thread or sync, not {cfg['JOBS_MODE']!r}"
+        )
     if cfg["JOBS_MODE"] == "rq" and not cfg.get("REDIS_URL"):
         raise RuntimeError("SENTINEL_JOBS_MODE=rq needs SENTINEL_REDIS_URL")
     if not cfg.get("SECRET_KEY"):

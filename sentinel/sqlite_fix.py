@@ -4,8 +4,9 @@ Python's sqlite3 driver opens a transaction lazily, before the first INSERT/UPDA
 but not before a SAVEPOINT. A SAVEPOINT outside a transaction starts one of its own, and
 its RELEASE then commits — so ``begin_nested()`` as the first statement would commit work
 the caller later rolls back. We open the transaction explicitly just before such a
-savepoint. (The full SQLAlchemy recipe — BEGIN on every transaction — would also make
-plain reads hold locks, which SQLite's single-writer model turns into lock waits.)
+savepoint. Savepoints are only used around writes, so it is opened for writing. (The
+full SQLAlchemy recipe — BEGIN on every transaction — would also make plain reads hold
+locks, which SQLite's single-writer model turns into lock waits.)
 """
 
 from __future__ import annotations
@@ -31,4 +32,7 @@ def install() -> None:
             return
         dbapi = connection.connection.dbapi_connection
         if dbapi is not None and not dbapi.in_transaction:
-            dbapi.execute("BEGIN")
+            # IMMEDIATE takes the write lock now (waiting out other writers with the
+            # busy timeout): two deferred transactions that both read before writing
+            # would otherwise deadlock and one would fail with "database is locked".
+            dbapi.execute("BEGIN IMMEDIATE")

@@ -30,7 +30,8 @@ SEED_ACTOR = Actor(label="test")
 
 
 def pytest_report_header() -> str:
-    return f"sentinel backends: database={'postgresql' if PG_URL else 'sqlite'} redis={'yes' if REDIS_URL else 'no'}"
+    database = "postgresql" if PG_URL else "sqlite"
+    return f"sentinel backends: database={database} redis={'yes' if REDIS_URL else 'no'}"
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +47,14 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         url = PG_URL
     else:
         url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "JOBS_MODE": "sync",
-                      "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance"))})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": url,
+            "JOBS_MODE": "sync",
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+        }
+    )
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -126,7 +133,9 @@ class Office:
             self.users[name] = users.create_user(
                 SEED_ACTOR, name, PASSWORD, role, [unit] if unit else []
             )
-        self.source = sources.create_source(SEED_ACTOR, "测试微博", "weibo", "测试县发布", self.root)
+        self.source = sources.create_source(
+            SEED_ACTOR, "测试微博", "weibo", "测试县发布", self.root
+        )
         self.token = sources.issue_token(SEED_ACTOR, self.source)
         self.other_source = sources.create_source(SEED_ACTOR, "县长信箱", "mailbox", "", self.root)
         self.other_token = sources.issue_token(SEED_ACTOR, self.other_source)
@@ -188,3 +197,34 @@ class Auth:
 @pytest.fixture
 def auth(client: FlaskClient) -> Auth:
     return Auth(client)
+
+
+TRAIN_LIMIT = 2500  # rows per data set for the test bundle (full data: `sentinel train`)
+
+
+@pytest.fixture(scope="session")
+def trained_models_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One trained, active model bundle for the whole session, on a documented subset
+    (``TRAIN_LIMIT`` rows of each data set). ``SENTINEL_TEST_MODELS_DIR`` reuses a
+    directory that already holds an active bundle (to iterate quickly)."""
+    from classifiers.bundle import active_version
+    from classifiers.training import train_all
+
+    reuse = os.environ.get("SENTINEL_TEST_MODELS_DIR")
+    if reuse and active_version(reuse):
+        return reuse
+    root = reuse or str(tmp_path_factory.mktemp("models"))
+    data = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+    train_all(root, data_dir=data, limit=TRAIN_LIMIT, progress=False, baselines=False,
+              activate="always")
+    return root
+
+
+@pytest.fixture
+def classified_app(app: Flask, trained_models_dir: str) -> Flask:
+    """The app with a trained model: ingested items get classified."""
+    from sentinel.services.classification import reset_index
+
+    app.config["MODELS_DIR"] = trained_models_dir
+    reset_index()
+    return app

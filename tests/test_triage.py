@@ -12,9 +12,14 @@ from sentinel.services import triage
 
 
 def actions(case):
-    return [e.action for e in db.session.scalars(
-        select(AuditEvent).where(AuditEvent.object_type == "case", AuditEvent.object_id == case.id)
-        .order_by(AuditEvent.id))]
+    return [
+        e.action
+        for e in db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.object_type == "case", AuditEvent.object_id == case.id)
+            .order_by(AuditEvent.id)
+        )
+    ]
 
 
 def test_full_path_claim_dispatch_acknowledge_draft_answer_close(office):
@@ -38,12 +43,22 @@ def test_full_path_claim_dispatch_acknowledge_draft_answer_close(office):
     assert case.status == "closed"
     db.session.commit()
     assert actions(case) == [
-        "case.claim", "case.dispatch", "case.acknowledge", "case.save_draft",
-        "case.save_draft", "case.answer", "case.close",
+        "case.claim",
+        "case.dispatch",
+        "case.acknowledge",
+        "case.save_draft",
+        "case.save_draft",
+        "case.answer",
+        "case.close",
     ]
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.dispatch")).one()
     assert event.actor_id == duty.user_id and event.ip == "127.0.0.1"
-    assert event.data == {"from": "claimed", "to": "dispatched", "unit_id": office.edu.id, "previous_unit_id": None}
+    assert event.data == {
+        "from": "claimed",
+        "to": "dispatched",
+        "unit_id": office.edu.id,
+        "previous_unit_id": None,
+    }
 
 
 def test_unclaim_returns_the_case_to_the_queue(office):
@@ -59,7 +74,9 @@ def test_redispatch_withdraws_the_earlier_assignment(office):
     triage.dispatch(duty, case, office.edu)
     triage.dispatch(duty, case, office.health)
     assert [(a.unit_id, a.status) for a in case.assignments] == [
-        (office.edu.id, "withdrawn"), (office.health.id, "active")]
+        (office.edu.id, "withdrawn"),
+        (office.health.id, "active"),
+    ]
     with pytest.raises(InvalidTransition):
         triage.dispatch(duty, case, office.health)
 
@@ -103,9 +120,16 @@ def test_merge_into_a_closed_case_is_refused(office):
 @pytest.mark.parametrize(
     ("status", "transition"),
     [
-        ("new", "acknowledge"), ("new", "answer"), ("new", "close"), ("new", "unclaim"),
-        ("dispatched", "claim"), ("dispatched", "noise"), ("answered", "dispatch"),
-        ("closed", "claim"), ("noise", "dispatch"), ("merged", "reopen"),
+        ("new", "acknowledge"),
+        ("new", "answer"),
+        ("new", "close"),
+        ("new", "unclaim"),
+        ("dispatched", "claim"),
+        ("dispatched", "noise"),
+        ("answered", "dispatch"),
+        ("closed", "claim"),
+        ("noise", "dispatch"),
+        ("merged", "reopen"),
     ],
 )
 def test_transitions_not_allowed_from_a_state_are_refused(office, status, transition):

@@ -34,10 +34,12 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "case.acknowledge": HANDLING_ROLES,
     "case.draft": HANDLING_ROLES,
     "case.answer": HANDLING_ROLES,
+    "case.correct": frozenset({"admin", "duty_officer", "handler"}),
     "inbox.view": HANDLING_ROLES,
     "import.run": OFFICE_ROLES,
     "admin.manage": frozenset({"admin"}),
     "jobs.view": frozenset({"admin"}),
+    "models.manage": frozenset({"admin"}),
 }
 
 

@@ -19,6 +19,7 @@ JOB_MODULES = (
     "sentinel.jobs.items",
     "sentinel.jobs.imports",
     "sentinel.jobs.maintenance",
+    "sentinel.jobs.models",
     "sentinel.jobs.deadlines",
 )
 

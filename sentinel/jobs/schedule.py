@@ -21,4 +21,6 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob("recover_jobs", interval_s=60, stale_after_s=600),
     # Deadline sweep + reminder ladder (issue 6); the watchdog alerts after 10 minutes.
     PeriodicJob("deadline_sweep", interval_s=120, stale_after_s=600),
+    # Nightly retrain with officers' corrections; a no-op unless SENTINEL_RETRAIN_ENABLED.
+    PeriodicJob("retrain_models_periodic", interval_s=24 * 3600, stale_after_s=3 * 24 * 3600),
 )

@@ -37,7 +37,9 @@ def check() -> HealthReport:
     except Exception as exc:
         report.problem(f"数据库不可用：{type(exc).__name__}")
         return report
-    report.lines.append(f"任务模式：{ {'rq': 'RQ + Redis', 'thread': '进程内线程', 'sync': '同步'}[mode] }")
+    report.lines.append(
+        f"任务模式：{ {'rq': 'RQ + Redis', 'thread': '进程内线程', 'sync': '同步'}[mode] }"
+    )
     if mode == "rq":
         from rq import Queue
 
@@ -60,7 +62,9 @@ def check() -> HealthReport:
         db.session.execute(select(JobRun.status, func.count()).group_by(JobRun.status)).all()
     )
     report.lines.append(
-        "任务记录：" + "，".join(f"{k} {v}" for k, v in sorted(states.items())) if states else "任务记录：无"
+        "任务记录：" + "，".join(f"{k} {v}" for k, v in sorted(states.items()))
+        if states
+        else "任务记录：无"
     )
     now = utcnow()
     for periodic in PERIODIC:

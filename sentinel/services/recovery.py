@@ -78,11 +78,14 @@ def recover() -> dict[str, int]:
         .order_by(JobRun.id)
         .limit(BATCH_LIMIT)
     ).all()
-    exhausted = db.session.scalar(
-        select(func.count())
-        .select_from(JobRun)
-        .where(JobRun.name.not_in(periodic_names), JobRun.status == "failed", ~retryable)
-    ) or 0
+    exhausted = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(JobRun)
+            .where(JobRun.name.not_in(periodic_names), JobRun.status == "failed", ~retryable)
+        )
+        or 0
+    )
     to_deliver: list[tuple[int, str]] = []
     for run in candidates:
         # Back off failed runs: one minute per attempt already made.
@@ -95,9 +98,9 @@ def recover() -> dict[str, int]:
         to_deliver.append((run.id, run.name))
 
     covered = db.session.scalar(
-        select(func.count()).select_from(JobRun).where(
-            JobRun.name == "process_items", JobRun.status.in_(("pending", "queued", "running"))
-        )
+        select(func.count())
+        .select_from(JobRun)
+        .where(JobRun.name == "process_items", JobRun.status.in_(("pending", "queued", "running")))
     )
     orphan_items = 0
     if not covered:

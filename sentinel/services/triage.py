@@ -33,10 +33,15 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("claim", "认领", frozenset({"new"}), "claimed", "case.claim"),
         Transition("unclaim", "取消认领", frozenset({"claimed"}), "new", "case.claim"),
         Transition(
-            "dispatch", "分派", frozenset({"new", "claimed", "dispatched"}), "dispatched",
+            "dispatch",
+            "分派",
+            frozenset({"new", "claimed", "dispatched"}),
+            "dispatched",
             "case.dispatch",
         ),
-        Transition("acknowledge", "签收", frozenset({"dispatched"}), "acknowledged", "case.acknowledge"),
+        Transition(
+            "acknowledge", "签收", frozenset({"dispatched"}), "acknowledged", "case.acknowledge"
+        ),
         Transition("save_draft", "保存草稿", frozenset({"acknowledged"}), None, "case.draft"),
         Transition("answer", "答复", frozenset({"acknowledged"}), "answered", "case.answer"),
         Transition("close", "办结", frozenset({"answered"}), "closed", "case.close"),
@@ -85,7 +90,12 @@ def _move(actor: Actor, case: Case, transition: Transition, **data: object) -> N
         case.status = transition.to_state
     case.updated_at = utcnow()
     audit.record(
-        actor, f"case.{transition.name}", "case", case.id, **{"from": before, "to": case.status}, **data
+        actor,
+        f"case.{transition.name}",
+        "case",
+        case.id,
+        **{"from": before, "to": case.status},
+        **data,
     )
     db.session.flush()
 
@@ -117,7 +127,11 @@ def dispatch(actor: Actor, case: Case, unit: Unit, note: str = "") -> Assignment
         if assignment.status == "active":
             assignment.status = "withdrawn"
     assignment = Assignment(
-        case=case, unit=unit, role="lead", assigned_by_id=actor.user_id, assigned_at=now,
+        case=case,
+        unit=unit,
+        role="lead",
+        assigned_by_id=actor.user_id,
+        assigned_at=now,
         note=note.strip()[:MAX_NOTE_LENGTH] or None,
     )
     db.session.add(assignment)
@@ -135,9 +149,9 @@ def dispatch(actor: Actor, case: Case, unit: Unit, note: str = "") -> Assignment
 def acknowledge(actor: Actor, case: Case) -> None:
     """The handling unit acknowledges the case (签收); the handling clock starts."""
     t = _check(actor, case, "acknowledge")
-    if actor.user is not None and actor.user.role == "handler":
-        if not unit_in_scope(actor.user, case.unit_id or -1):
-            raise Forbidden("只能签收分派给本单位的工单")
+    handler = actor.user is not None and actor.user.role == "handler"
+    if handler and not unit_in_scope(actor.user, case.unit_id or -1):
+        raise Forbidden("只能签收分派给本单位的工单")
     now = utcnow()
     case.acknowledged_at = now
     sla.on_acknowledge(actor, case, now)  # issue 6: the handling clock starts
@@ -234,8 +248,11 @@ def reopen(actor: Actor, case: Case) -> None:
     _move(actor, case, t)
 
 
-def merge(actor: Actor, case: Case, into: Case) -> None:
-    """Merge ``case`` into ``into``: its items move, the ask counts add up."""
+def merge(actor: Actor, case: Case, into: Case, similarity: float | None = None) -> None:
+    """Merge ``case`` into ``into``: its items move, the ask counts add up.
+
+    ``similarity`` is recorded when the near-duplicate detector merges automatically.
+    """
     t = _check(actor, case, "merge")
     if into.id == case.id:
         raise ValidationFailed("不能把工单合并到自身")
@@ -256,7 +273,8 @@ def merge(actor: Actor, case: Case, into: Case) -> None:
     db.session.expire(case, ["items"])
     db.session.expire(into, ["items"])
     audit.record(actor, "case.merged_in", "case", into.id, from_case_id=case.id, items=moved)
-    _move(actor, case, t, into_case_id=into.id, items=moved)
+    extra = {"similarity": similarity} if similarity is not None else {}
+    _move(actor, case, t, into_case_id=into.id, items=moved, **extra)
 
 
 def get_case(case_id: int) -> Case:
@@ -264,5 +282,3 @@ def get_case(case_id: int) -> Case:
     if case is None:
         raise NotFound(f"工单 #{case_id} 不存在")
     return case
-
-

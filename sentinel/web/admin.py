@@ -129,3 +129,37 @@ def audit_page() -> Any:
 def jobs_page() -> Any:
     runs = db.session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(100)).all()
     return render_template("admin/jobs.html", runs=runs, report=health.check())
+
+
+@bp.route("/models", methods=["GET", "POST"])
+@require("models.manage")
+def models_page() -> Any:
+    from sentinel.jobs import enqueue
+    from sentinel.models import LabelCorrection
+    from sentinel.services import models_admin
+
+    if request.method == "POST":
+        try:
+            if request.form.get("action") == "retrain":
+                enqueue("retrain_models")
+                db.session.commit()
+                flash(
+                    "已开始重新训练（含人工更正）；新模型在评估不差于当前模型时才会启用",
+                    "success",
+                )
+            else:
+                models_admin.activate(current_actor(), request.form.get("version", ""))
+                db.session.commit()
+                flash(f"已启用模型版本 {request.form.get('version')}", "success")
+        except SentinelError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+        return redirect(url_for("admin.models_page"))
+    from sqlalchemy import func
+
+    return render_template(
+        "admin/models.html",
+        versions=models_admin.versions(),
+        active=models_admin.active(),
+        corrections=db.session.scalar(select(func.count()).select_from(LabelCorrection)) or 0,
+    )

@@ -35,6 +35,7 @@ ACTION_LABELS = {
     "case.merge": "合并到其他工单",
     "case.merged_in": "并入其他工单",
     "case.reopen": "重新打开",
+    "case.correct": "更正分类",
 }
 
 
@@ -48,13 +49,23 @@ def show(case_id: int) -> Any:
         .order_by(AuditEvent.at, AuditEvent.id)
     ).all()
     units = [
-        u for u in db.session.scalars(select(Unit).where(Unit.is_active).order_by(Unit.path))
+        u
+        for u in db.session.scalars(select(Unit).where(Unit.is_active).order_by(Unit.path))
         if unit_in_scope(current_user, u.id)
     ]
     draft = next(
         (r for r in reversed(case.replies) if r.kind == "answer" and r.status == "draft"), None
     )
     final = next((r for r in reversed(case.replies) if r.status == "final"), None)
+    from sentinel.services.corrections import REQUEST_TYPES, original_item
+    from sentinel.services.taxonomy import topic_choices
+
+    first = original_item(case)
+    suggestions = [
+        (i.suggested_case_id, i.suggested_similarity)
+        for i in case.items
+        if i.suggested_case_id and i.suggested_case_id != case.id
+    ]
     return render_template(
         "cases/show.html",
         case=case,
@@ -62,13 +73,19 @@ def show(case_id: int) -> Any:
         action_labels=ACTION_LABELS,
         allowed=set(triage.allowed_transitions(case)),
         user_actions=[
-            name for name in triage.allowed_transitions(case)
+            name
+            for name in triage.allowed_transitions(case)
             if can(current_user, triage.TRANSITIONS[name].capability)
         ],
         units=units,
         draft=draft,
         final=final,
         back=request.args.get("back") or request.referrer,
+        first=first,
+        explanation=(first.explanation if first and first.explanation else {}),
+        suggestions=suggestions,
+        topics=topic_choices(),
+        request_types=REQUEST_TYPES,
     )
 
 
@@ -90,7 +107,9 @@ def _act(case_id: int, capability: str, action: Callable[[Case], Any], done: str
 @bp.route("/<int:case_id>/claim", methods=["POST"])
 @require("case.claim")
 def claim(case_id: int) -> Any:
-    return _act(case_id, "case.claim", lambda c: triage.claim(current_actor(), c), "已认领工单 #{id}")
+    return _act(
+        case_id, "case.claim", lambda c: triage.claim(current_actor(), c), "已认领工单 #{id}"
+    )
 
 
 @bp.route("/<int:case_id>/unclaim", methods=["POST"])
@@ -146,7 +165,9 @@ def merge(case_id: int) -> Any:
 @bp.route("/<int:case_id>/close", methods=["POST"])
 @require("case.close")
 def close(case_id: int) -> Any:
-    return _act(case_id, "case.close", lambda c: triage.close(current_actor(), c), "工单 #{id} 已办结")
+    return _act(
+        case_id, "case.close", lambda c: triage.close(current_actor(), c), "工单 #{id} 已办结"
+    )
 
 
 @bp.route("/<int:case_id>/reopen", methods=["POST"])
@@ -176,10 +197,29 @@ def reply(case_id: int) -> Any:
         if not can(current_user, "case.answer"):
             return _act(case_id, "case.answer", lambda c: None, "")
         return _act(
-            case_id, "case.answer", lambda c: triage.answer(current_actor(), c, body),
+            case_id,
+            "case.answer",
+            lambda c: triage.answer(current_actor(), c, body),
             "工单 #{id} 已答复",
         )
     return _act(
-        case_id, "case.draft", lambda c: triage.save_draft(current_actor(), c, body),
+        case_id,
+        "case.draft",
+        lambda c: triage.save_draft(current_actor(), c, body),
         "答复草稿已保存",
     )
+
+
+@bp.route("/<int:case_id>/correct", methods=["POST"])
+@require("case.correct")
+def correct(case_id: int) -> Any:
+    from sentinel.services import corrections
+
+    field = request.form.get("field", "")
+    value = request.form.get("value", "")
+
+    def run(case: Case) -> None:
+        if corrections.correct(current_actor(), case, field, value) is None:
+            raise SentinelError("分类未改变")
+
+    return _act(case_id, "case.correct", run, "已更正工单 #{id} 的分类，更正将用于改进模型")

@@ -36,7 +36,11 @@ def _choices() -> dict[str, Any]:
         if unit_in_scope(current_user, u.id)
     ]
     sources = list(db.session.scalars(select(Source).order_by(Source.name)))
-    return {"units": units, "sources": sources}
+    from sentinel.services.corrections import REQUEST_TYPES
+    from sentinel.services.taxonomy import topic_choices
+
+    return {"units": units, "sources": sources, "topics": topic_choices(),
+            "request_types": REQUEST_TYPES}
 
 
 @bp.route("/")
