@@ -20,8 +20,8 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/sentinel db upgrade
-	$(BIN)/sentinel seed-demo
 	$(BIN)/sentinel train --if-missing
+	$(BIN)/sentinel seed-demo
 	@echo ""
 	@echo "打开 http://$(HOST):$(PORT) 登录（账号见上方）。按 Ctrl+C 停止。"
 	$(BIN)/sentinel serve --host $(HOST) --port $(PORT)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sentinel.auth.permissions import Actor
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
+from sentinel.jobs.queue import wait_for_in_process_jobs
 
 CLI_ACTOR = Actor(label="cli")
 
@@ -188,6 +189,7 @@ def import_command(path: str, source_name: str, mappings: tuple[str, ...]) -> No
         click.echo(f"编码：{batch.encoding or 'xlsx'}；共 {batch.total_rows} 行；映射：{mapping}")
         with tqdm(total=batch.total_rows, unit="行", file=sys.stderr) as bar:
             batch = imports.run_batch(batch.id, progress=bar.update)
+        wait_for_in_process_jobs()
     except SentinelError as exc:
         _fail(exc)
     for error in batch.errors[:50]:
@@ -210,6 +212,7 @@ def seed_demo_command(item_count: int) -> None:
 
     summary = demo.seed(item_count=item_count)
     db.session.commit()
+    wait_for_in_process_jobs()
     click.echo(summary.describe())
 
 
@@ -306,12 +309,60 @@ def register(app: Flask) -> None:
 
     for command in COMMANDS + deadline_cli.COMMANDS:
         app.cli.add_command(command)
-    try:
-        from classifiers.cli import classify_command, train_command
-    except ImportError:
-        return
-    app.cli.add_command(train_command)
-    app.cli.add_command(classify_command)
+    for command in model_commands():
+        app.cli.add_command(command)
+
+
+def _models_dir() -> str:
+    return current_app.config["MODELS_DIR"]
+
+
+def _db_corrections() -> list[dict[str, Any]]:
+    from sentinel.services import corrections
+
+    return list(corrections.training_rows())
+
+
+def model_commands() -> list[click.Command]:
+    """``train`` (with the database's corrections and ``--if-missing``), ``classify`` and
+    the version commands, all on the instance's models directory."""
+    from classifiers.cli import make_classify_command, make_train_command
+
+    train = make_train_command(
+        models_dir_provider=_models_dir, corrections_provider=_db_corrections
+    )
+    inner = train.callback
+    assert inner is not None
+
+    def train_unless_present(if_missing: bool, **kwargs: Any) -> None:
+        from classifiers.bundle import active_version
+
+        current = active_version(kwargs.get("models_dir") or _models_dir())
+        if if_missing and current:
+            click.echo(f"已有可用模型（{current}），跳过训练")
+            return
+        inner(**kwargs)
+
+    train.params.append(
+        click.Option(
+            ["--if-missing"], is_flag=True, help="已有启用的模型时不重新训练（make demo 使用）"
+        )
+    )
+    train.callback = train_unless_present
+    return [train, make_classify_command(models_dir_provider=_models_dir), reclassify_command]
+
+
+@click.command("reclassify")
+@click.option("--all", "everything", is_flag=True, help="重新分类全部留言（默认只分类尚未分类的）")
+@with_appcontext
+def reclassify_command(everything: bool) -> None:
+    """Queue classification for items that have no labels yet (e.g. loaded before training)."""
+    from sentinel.services import processing
+
+    count = processing.requeue_unlabelled(everything=everything)
+    db.session.commit()
+    wait_for_in_process_jobs()
+    click.echo(f"已安排重新分类 {count} 条留言")
 
 
 def _create_app(*_: Any) -> Flask:

@@ -650,3 +650,31 @@ def _someone_waits_for_a_lock() -> bool:
         return bool(conn.scalar(text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock' AND query LIKE 'COPY items%'")))
+
+
+def test_jobs_wait_for_the_outermost_commit_not_a_savepoint_release(app, office):
+    """Two ingests in one transaction (the second inside a savepoint): nothing is delivered
+    at the savepoint's release, everything after the real commit."""
+    from sentinel.services import ingest
+
+    source = office.source
+    ingest.ingest_items(office.actor("admin"), source, [ingest.IncomingItem("sp-1", "第一批留言")])
+    ingest.ingest_items(office.actor("admin"), source, [ingest.IncomingItem("sp-2", "第二批留言")])
+    runs = db.session.scalars(select(JobRun).where(JobRun.name == "process_items")).all()
+    assert [r.status for r in runs] == ["pending", "pending"]
+    db.session.commit()
+    statuses = db.session.scalars(select(JobRun.status).where(JobRun.name == "process_items"))
+    assert list(statuses) == ["succeeded", "succeeded"]
+
+
+def test_a_failed_savepoint_keeps_jobs_enqueued_before_it(app, office):
+    from sentinel.jobs import enqueue
+    from sentinel.services import ingest
+
+    ingest.ingest_items(office.actor("admin"), office.source, [ingest.IncomingItem("k-1", "保留")])
+    with pytest.raises(RuntimeError), db.session.begin_nested():
+        enqueue("process_items", item_ids=[])
+        raise RuntimeError("one case of a bulk action failed")
+    db.session.commit()
+    runs = db.session.scalars(select(JobRun).where(JobRun.name == "process_items")).all()
+    assert len(runs) == 1 and runs[0].status == "succeeded"

@@ -40,6 +40,10 @@ def enqueue(name: str, **args: Any) -> JobRun:
 
 @event.listens_for(FlaskSession, "before_commit")
 def _collect(session: Any) -> None:
+    # SQLAlchemy fires before/after_commit for a SAVEPOINT release too; only the outermost
+    # commit makes the runs visible to a worker, so nested commits deliver nothing.
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING_KEY, None)
     if pending:
         session.flush()
@@ -58,7 +62,13 @@ def _deliver_after_commit(session: Any) -> None:
 
 @event.listens_for(FlaskSession, "after_rollback")
 def _discard(session: Any) -> None:
-    session.info.pop(_PENDING_KEY, None)
+    # A rolled-back SAVEPOINT expunges only the runs added inside it; runs enqueued
+    # before it still belong to the outer transaction and must be kept.
+    pending = session.info.pop(_PENDING_KEY, None)
+    if pending:
+        kept = [run for run in pending if run in session]
+        if kept:
+            session.info[_PENDING_KEY] = kept
     session.info.pop(_READY_KEY, None)
 
 
@@ -138,3 +148,16 @@ def _deliver_rq(app: Flask, runs: list[tuple[int, str]]) -> list[int]:
             type(exc).__name__,
         )
     return delivered
+
+
+def wait_for_in_process_jobs() -> None:
+    """Block until the in-process job thread has run everything handed to it.
+
+    Command-line runs in the embedded mode call this before exiting: a job still queued
+    on the thread at interpreter shutdown could not start its own threads and would fail.
+    """
+    global _executor
+    with _executor_lock:
+        executor, _executor = _executor, None
+    if executor is not None:
+        executor.shutdown(wait=True)

@@ -31,3 +31,23 @@ def process_items(item_ids: list[int]) -> dict[str, int]:
     db.session.flush()
     log.info("items_processed count=%s classified=%s", len(items), classified)
     return {"processed": len(items), "classified": classified}
+
+
+def requeue_unlabelled(*, everything: bool = False, batch: int = 500) -> int:
+    """Mark items without labels (or all items) unprocessed and enqueue their processing.
+
+    Items ingested before any model was trained are processed without labels; this
+    classifies them once a model is active. Returns how many items were queued."""
+    from sqlalchemy import update
+
+    from sentinel.jobs import enqueue
+
+    stmt = select(Item.id).order_by(Item.id)
+    if not everything:
+        stmt = stmt.where(Item.model_version.is_(None))
+    ids = list(db.session.scalars(stmt))
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        db.session.execute(update(Item).where(Item.id.in_(chunk)).values(processed_at=None))
+        enqueue("process_items", item_ids=chunk)
+    return len(ids)
