@@ -3,8 +3,8 @@
 from sentinel.models.audit import AuditEvent
 from sentinel.models.base import Base, utcnow
 from sentinel.models.calendar import OfficeHours, WorkCalendar
-from sentinel.models.correction import LabelCorrection
 from sentinel.models.case import Assignment, Case, Reply
+from sentinel.models.correction import LabelCorrection
 from sentinel.models.deadline import CaseReturn, DeadlineChange, DeadlineRule, Reminder
 from sentinel.models.import_batch import ImportBatch
 from sentinel.models.item import Item
