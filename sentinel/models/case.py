@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, false
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sentinel.models.base import Base, utcnow
@@ -41,10 +41,33 @@ class Case(Base):
         # The triage queue: status filter, default order, and the scope columns, so the
         # page's ids, its total and the per-status counts are index-only scans.
         Index(
-            "ix_cases_triage", "status", "priority", "last_item_at", "id", "owner_unit_id",
+            "ix_cases_triage",
+            "status",
+            "priority",
+            "last_item_at",
+            "id",
+            "owner_unit_id",
             "unit_id",
         ),
         Index("ix_cases_last_item_at", "last_item_at"),
+        # The two queue views officers live in ("todo" and "open"), in the default order:
+        # an ordered scan of a partial index serves the first page without sorting.
+        Index(
+            "ix_cases_queue_todo",
+            "priority",
+            "last_item_at",
+            "id",
+            postgresql_where=text("status IN ('new', 'claimed')"),
+            sqlite_where=text("status IN ('new', 'claimed')"),
+        ),
+        Index(
+            "ix_cases_queue_open",
+            "priority",
+            "last_item_at",
+            "id",
+            postgresql_where=text("status IN ('new', 'claimed', 'dispatched', 'acknowledged')"),
+            sqlite_where=text("status IN ('new', 'claimed', 'dispatched', 'acknowledged')"),
+        ),
         # The deadline sweep (services/reminders.py): open cases by due time.
         Index("ix_cases_status_due", "status", "due_at"),
     )

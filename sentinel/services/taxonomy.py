@@ -9,12 +9,14 @@ from sentinel.models import Case
 
 
 def topic_choices() -> list[str]:
-    """Topics of the active model bundle, plus any already on cases (older bundles)."""
+    """Topics of the active model bundle; without a model, the topics found on cases."""
     from sentinel.services.classification import pipeline_or_none
 
     pipeline = pipeline_or_none()
-    topics = list(pipeline.models.topic_classes) if pipeline is not None else []
-    seen = set(topics)
+    if pipeline is not None:
+        return list(pipeline.models.topic_classes)
+    topics: list[str] = []
+    seen: set[str] = set()
     for topic in db.session.scalars(select(Case.topic).where(Case.topic.is_not(None)).distinct()):
         if topic not in seen:
             topics.append(topic)

@@ -36,7 +36,9 @@ def index() -> Any:
         request.args.get("page", 1, type=int) or 1,
         current_app.config["TRIAGE_PAGE_SIZE"],
     )
-    counts = case_queries.status_counts(current_user)
+    counts = case_queries.status_counts(
+        current_user, tuple(s for _, statuses in TABS.values() for s in statuses)
+    )
     tab_counts = {
         key: sum(counts.get(s, 0) for s in statuses) for key, (_, statuses) in TABS.items()
     }

@@ -39,8 +39,12 @@ def _choices() -> dict[str, Any]:
     from sentinel.services.corrections import REQUEST_TYPES
     from sentinel.services.taxonomy import topic_choices
 
-    return {"units": units, "sources": sources, "topics": topic_choices(),
-            "request_types": REQUEST_TYPES}
+    return {
+        "units": units,
+        "sources": sources,
+        "topics": topic_choices(),
+        "request_types": REQUEST_TYPES,
+    }
 
 
 @bp.route("/")
@@ -59,7 +63,7 @@ def index() -> Any:
         page=page,
         filters=filters,
         max_id=max_id,
-        counts=case_queries.status_counts(current_user),
+        counts=case_queries.status_counts(current_user, case_queries.STATUS_GROUPS["todo"]),
         status_labels=STATUS_GROUP_LABELS,
         sorts=SORTS,
         bulk_actions=BULK_ACTIONS,
