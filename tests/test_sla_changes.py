@@ -230,3 +230,21 @@ def test_other_units_cannot_act_on_the_case(client, auth, office, handling):
         == 404
     )
     assert client.post(f"/cases/{handling.id}/assist", data={"unit_id": "1"}).status_code == 403
+
+
+def test_assisting_units_handlers_can_open_the_case(client, auth, office, handling):
+    """协办: the assisting unit's handlers see the case (and its sub-deadline); other units
+    still do not."""
+    case = handling
+    auth.login("health_handler")
+    assert client.get(f"/cases/{case.id}").status_code == 404
+    auth.logout()
+    with frozen(at(2026, 3, 4, 11, 0)):
+        returns.add_assist(office.actor("duty"), case, office.health, 2)
+    db.session.commit()
+    auth.login("health_handler")
+    assert client.get(f"/cases/{case.id}").status_code == 200
+    assert f"/cases/{case.id}" in client.get("/inbox/?tab=acknowledged").get_data(as_text=True)
+    auth.logout()
+    auth.login("edu_handler")
+    assert client.get(f"/cases/{case.id}").status_code == 200

@@ -100,7 +100,8 @@ def case_scope(user: User) -> ColumnElement[bool]:
     if not ids:
         return false()
     if user.role == "handler":
-        return Case.unit_id.in_(ids)
+        # Their units' cases, and cases on which one of their units assists (协办).
+        return or_(Case.unit_id.in_(ids), Case.id.in_(_assisted_case_ids(ids)))
     if _covers_every_unit(ids):
         # An office at the top of the tree sees everything: no per-row unit test, so the
         # queue's status index serves the page directly.
@@ -120,8 +121,21 @@ def case_in_scope(user: User, case: Case) -> bool:
     if ids is None:
         return True
     if user.role == "handler":
-        return case.unit_id in ids
+        return case.unit_id in ids or any(
+            a.role == "assist" and a.status != "withdrawn" and a.unit_id in ids
+            for a in case.assignments
+        )
     return case.unit_id in ids or case.owner_unit_id in ids
+
+
+def _assisted_case_ids(unit_ids: set[int]) -> Any:
+    from sentinel.models import Assignment
+
+    return select(Assignment.case_id).where(
+        Assignment.unit_id.in_(unit_ids),
+        Assignment.role == "assist",
+        Assignment.status != "withdrawn",
+    )
 
 
 def get_case_or_404(case_id: int, capability: str = "case.view") -> Case:
