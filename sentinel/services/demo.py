@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -60,18 +60,17 @@ class SeedSummary:
     items: int = 0
     cases: int = 0
     api_token: str | None = None
-    logins: list[tuple[str, str, str]] = field(default_factory=list)
 
     def describe(self) -> str:
-        if not self.created:
-            return "演示数据已存在，未重复导入。"
-        lines = [
-            f"演示数据已导入：{self.units} 个单位，{self.sources} 个渠道，"
-            f"{self.items} 条留言（{self.cases} 件工单）。",
-            "",
-            "演示账号（密码均为 " + DEMO_PASSWORD + "）：",
-        ]
-        lines += [f"  {u:<10} {role:<6} {unit}" for u, role, unit in self.logins]
+        if self.created:
+            lines = [
+                f"演示数据已导入：{self.units} 个单位，{self.sources} 个渠道，"
+                f"{self.items} 条留言（{self.cases} 件工单）。",
+            ]
+        else:
+            lines = ["演示数据已存在，未重复导入。"]
+        lines += ["", "演示账号（密码均为 " + DEMO_PASSWORD + "）："]
+        lines += [f"  {u:<10} {role:<6} {unit}" for u, role, unit in demo_logins()]
         if self.api_token:
             lines += [
                 "",
@@ -79,6 +78,20 @@ class SeedSummary:
                 f"  {self.api_token}",
             ]
         return "\n".join(lines)
+
+
+ROLE_LABELS = {
+    "admin": "管理员",
+    "duty_officer": "值班员",
+    "leader": "领导",
+    "reviewer": "审核人",
+    "handler": "承办人",
+}
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    """(username, role label, unit) of every demo user."""
+    return [(u, ROLE_LABELS[role], unit or "全部单位") for u, role, _, unit in DEMO_USERS]
 
 
 def _read_csv(relative: str) -> list[dict[str, str]]:
@@ -131,19 +144,6 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
     for username, role, display, unit_name in DEMO_USERS:
         unit_list = [by_name[unit_name]] if unit_name else []
         users.create_user(actor, username, DEMO_PASSWORD, role, unit_list, display)
-        summary.logins.append(
-            (
-                username,
-                {
-                    "admin": "管理员",
-                    "duty_officer": "值班员",
-                    "leader": "领导",
-                    "reviewer": "审核人",
-                    "handler": "承办人",
-                }[role],
-                unit_name or "全部单位",
-            )
-        )
 
     replies = _read_csv("gov_replies/messages_with_replies.csv")
     hot = _read_csv("gov_hot/messages_with_votes.csv")
