@@ -131,8 +131,12 @@ def case_query(user: User, filters: CaseFilters) -> Select[tuple[Case]]:
             pattern = (
                 "%" + filters.q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
             )
+            # Correlated EXISTS: only the items of cases that pass the other filters (the
+            # open queue, not years of closed cases) are scanned for the substring.
             stmt = stmt.where(
-                Case.id.in_(select(Item.case_id).where(Item.text.like(pattern, escape="\\")))
+                select(Item.id)
+                .where(Item.case_id == Case.id, Item.text.like(pattern, escape="\\"))
+                .exists()
             )
     return stmt
 
