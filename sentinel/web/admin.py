@@ -14,6 +14,7 @@ from sentinel.models import AuditEvent, JobRun, Source, Unit, User
 from sentinel.models.source import PLATFORMS
 from sentinel.models.unit import UNIT_KINDS
 from sentinel.services import health, sources, units, users
+from sentinel.web.forms import submit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -23,8 +24,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def users_page() -> Any:
     if request.method == "POST":
         unit_ids = [int(v) for v in request.form.getlist("unit_ids") if v.isdigit()]
-        try:
-            users.create_user(
+        submit(
+            lambda: users.create_user(
                 current_actor(),
                 request.form.get("username", ""),
                 request.form.get("password", ""),
@@ -32,12 +33,9 @@ def users_page() -> Any:
                 [u for u in (db.session.get(Unit, i) for i in unit_ids) if u is not None],
                 request.form.get("display_name", ""),
                 request.form.get("email") or None,
-            )
-            db.session.commit()
-            flash("用户已创建", "success")
-        except SentinelError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
+            ),
+            "用户已创建",
+        )
         return redirect(url_for("admin.users_page"))
     return render_template(
         "admin/users.html",
@@ -51,18 +49,15 @@ def users_page() -> Any:
 def units_page() -> Any:
     if request.method == "POST":
         parent = db.session.get(Unit, request.form.get("parent_id", type=int) or 0)
-        try:
-            units.create_unit(
+        submit(
+            lambda: units.create_unit(
                 current_actor(),
                 request.form.get("name", ""),
                 request.form.get("kind", "department"),
                 parent,
-            )
-            db.session.commit()
-            flash("单位已创建", "success")
-        except SentinelError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
+            ),
+            "单位已创建",
+        )
         return redirect(url_for("admin.units_page"))
     return render_template(
         "admin/units.html",

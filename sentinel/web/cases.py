@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -20,6 +20,7 @@ from sentinel.errors import SentinelError
 from sentinel.extensions import db
 from sentinel.models import AuditEvent, Case, Unit
 from sentinel.services import triage
+from sentinel.web.forms import submit
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -91,13 +92,7 @@ def show(case_id: int) -> Any:
 
 def _act(case_id: int, capability: str, action: Callable[[Case], Any], done: str) -> Any:
     case = get_case_or_404(case_id, capability)
-    try:
-        action(case)
-        db.session.commit()
-        flash(done.format(id=case.id), "success")
-    except SentinelError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
+    submit(lambda: action(case), done.format(id=case.id))
     target = request.form.get("next")
     if target and target.startswith("/") and not target.startswith("//"):
         return redirect(target)
