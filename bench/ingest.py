@@ -114,13 +114,15 @@ def make_items(texts: list[str], start: int, count: int, prefix: str) -> list[di
         else:
             m = n
         text = f"{texts[m % len(texts)]}（{m}）"
-        items.append({
-            "external_id": f"{prefix}-{n}",
-            "text": text,
-            "author": f"网友{m % 9973}",
-            "created_at": f"2026-11-{1 + m % 24:02d}T{m % 24:02d}:{m % 60:02d}:00+08:00",
-            "kind": ("comment", "message", "mention", "letter")[m % 4],
-        })
+        items.append(
+            {
+                "external_id": f"{prefix}-{n}",
+                "text": text,
+                "author": f"网友{m % 9973}",
+                "created_at": f"2026-11-{1 + m % 24:02d}T{m % 24:02d}:{m % 60:02d}:00+08:00",
+                "kind": ("comment", "message", "mention", "letter")[m % 4],
+            }
+        )
     return items
 
 
@@ -134,11 +136,18 @@ class Processes:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
 
-    def start(self, args: list[str], env: dict[str, str] | None = None,
-              log: str | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, args: list[str], env: dict[str, str] | None = None, log: str | None = None
+    ) -> subprocess.Popen[bytes]:
         out = open(self.tmp / log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-        proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})},
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append(proc)
         return proc
 
@@ -160,8 +169,21 @@ def start_redis(procs: Processes) -> str:
     from redis import Redis
 
     port = free_port()
-    procs.start(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(procs.tmp)])
+    procs.start(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(procs.tmp),
+        ]
+    )
     url = f"redis://127.0.0.1:{port}/0"
 
     def up() -> bool:
@@ -203,8 +225,10 @@ def setup_office(app: Any) -> dict[str, Any]:
     actor = Actor(label="bench")
     with app.app_context():
         root = units.create_unit(actor, "基准县政府办", "county")
-        depts = [units.create_unit(actor, name, "department", root)
-                 for name in ("县教育局", "县卫健局", "县住建局", "县交通局", "县市场监管局")]
+        depts = [
+            units.create_unit(actor, name, "department", root)
+            for name in ("县教育局", "县卫健局", "县住建局", "县交通局", "县市场监管局")
+        ]
         users.create_user(actor, "duty", PASSWORD, "duty_officer", [root])
         made = [
             sources.create_source(actor, "县政府网站留言板", "website", "", root),
@@ -243,9 +267,19 @@ def seed_cases(app: Any, texts: list[str], office: dict[str, Any], start: int) -
             n += want
             source = sources[batch_no % len(sources)]
             batch_no += 1
-            results = ingest.ingest_items(actor, source, [
-                ingest.IncomingItem(external_id=r["external_id"], text=r["text"],
-                                    author=r["author"], kind=r["kind"]) for r in rows])
+            results = ingest.ingest_items(
+                actor,
+                source,
+                [
+                    ingest.IncomingItem(
+                        external_id=r["external_id"],
+                        text=r["text"],
+                        author=r["author"],
+                        kind=r["kind"],
+                    )
+                    for r in rows
+                ],
+            )
             db.session.commit()
             have += sum(1 for r in results if not r.duplicate)
         return int(db.session.scalar(select(func.count()).select_from(Case)) or 0)
@@ -258,11 +292,13 @@ def shape_cases(app: Any, office: dict[str, Any]) -> dict[str, int]:
     from sentinel.extensions import db
 
     units = office["unit_ids"]
-    unit_case = "CASE id % 5 " + " ".join(
-        f"WHEN {i} THEN {u}" for i, u in enumerate(units)) + " END"
+    unit_case = (
+        "CASE id % 5 " + " ".join(f"WHEN {i} THEN {u}" for i, u in enumerate(units)) + " END"
+    )
     with app.app_context():
         duty_id = db.session.execute(text("SELECT id FROM users WHERE username='duty'")).scalar()
-        db.session.execute(text("""
+        db.session.execute(
+            text("""
             UPDATE cases SET
               last_item_at = now() - ((id * 7919) % (60 * 24 * 60)) * interval '1 minute',
               first_item_at = now() - ((id * 7919) % (60 * 24 * 60)) * interval '1 minute',
@@ -284,19 +320,23 @@ def shape_cases(app: Any, office: dict[str, Any]) -> dict[str, int]:
                 WHEN id % 100 < 92 THEN 'closed'
                 WHEN id % 100 < 97 THEN 'noise'
                 ELSE 'merged' END
-        """))
-        db.session.execute(text(f"""
+        """)
+        )
+        db.session.execute(
+            text(f"""
             UPDATE cases SET unit_id = {unit_case},
                    dispatched_at = last_item_at + interval '1 hour'
             WHERE status IN ('dispatched','acknowledged','answered','closed')
-        """))
-        db.session.execute(text(
-            "UPDATE cases SET claimed_by_id = :u WHERE status = 'claimed'"), {"u": duty_id})
-        db.session.execute(text(
-            "UPDATE cases SET close_reason = 'spam' WHERE status = 'noise'"))
+        """)
+        )
+        db.session.execute(
+            text("UPDATE cases SET claimed_by_id = :u WHERE status = 'claimed'"), {"u": duty_id}
+        )
+        db.session.execute(text("UPDATE cases SET close_reason = 'spam' WHERE status = 'noise'"))
         db.session.commit()
-        counts = dict(db.session.execute(text(
-            "SELECT status, count(*) FROM cases GROUP BY status")).all())
+        counts = dict(
+            db.session.execute(text("SELECT status, count(*) FROM cases GROUP BY status")).all()
+        )
     with app.app_context(), db.engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
     return {k: int(v) for k, v in counts.items()}
@@ -325,16 +365,22 @@ def ingest_phase(port: int, office: dict[str, Any], texts: list[str]) -> float:
                     token, body = bodies.get_nowait()
                 except queue.Empty:
                     return
-                conn.request("POST", "/api/v1/items", body=body, headers={
-                    "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                conn.request(
+                    "POST",
+                    "/api/v1/items",
+                    body=body,
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Content-Type": "application/json",
+                    },
+                )
                 response = conn.getresponse()
                 data = response.read()
                 with lock:
                     if response.status != 202:
                         errors.append(f"{response.status} {data[:200]!r}")
                     else:
-                        duplicates[0] += sum(1 for r in json.loads(data)["items"]
-                                             if r["duplicate"])
+                        duplicates[0] += sum(1 for r in json.loads(data)["items"] if r["duplicate"])
         finally:
             conn.close()
 
@@ -342,9 +388,12 @@ def ingest_phase(port: int, office: dict[str, Any], texts: list[str]) -> float:
     warm = make_items(texts, 10_000_000, 10, "warm")
     for _ in range(4):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn.request("POST", "/api/v1/items", body=json.dumps({"items": warm}).encode(),
-                     headers={"Authorization": f"Bearer {tokens[0]}",
-                              "Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/api/v1/items",
+            body=json.dumps({"items": warm}).encode(),
+            headers={"Authorization": f"Bearer {tokens[0]}", "Content-Type": "application/json"},
+        )
         conn.getresponse().read()
         conn.close()
 
@@ -357,8 +406,10 @@ def ingest_phase(port: int, office: dict[str, Any], texts: list[str]) -> float:
     elapsed = time.perf_counter() - started
     if errors:
         raise SystemExit(f"ingest failed: {len(errors)} batches, first: {errors[0]}")
-    say(f"ingest: {TOTAL_ITEMS} items in {TOTAL_ITEMS // BATCH} batches of {BATCH}, "
-        f"{CLIENTS} clients, {elapsed:.1f} s, duplicates attached {duplicates[0]}")
+    say(
+        f"ingest: {TOTAL_ITEMS} items in {TOTAL_ITEMS // BATCH} batches of {BATCH}, "
+        f"{CLIENTS} clients, {elapsed:.1f} s, duplicates attached {duplicates[0]}"
+    )
     return TOTAL_ITEMS / elapsed
 
 
@@ -369,8 +420,13 @@ class Browser:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         headers = dict(headers or {})
         headers["User-Agent"] = "sentinel-bench"
         if self.cookies:
@@ -392,10 +448,15 @@ class Browser:
         match = re.search(rb'name="csrf_token" value="([^"]+)"', page)
         if status != 200 or match is None:
             raise SystemExit(f"login page: {status}, no CSRF token")
-        form = urlencode({"csrf_token": match.group(1).decode(), "username": username,
-                          "password": password}).encode()
-        status, _ = self.request("POST", "/login", body=form, headers={
-            "Content-Type": "application/x-www-form-urlencoded"})
+        form = urlencode(
+            {"csrf_token": match.group(1).decode(), "username": username, "password": password}
+        ).encode()
+        status, _ = self.request(
+            "POST",
+            "/login",
+            body=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         if status != 302:
             raise SystemExit(f"login failed: HTTP {status}")
 
@@ -433,13 +494,17 @@ def triage_phase(port: int, office: dict[str, Any]) -> list[float]:
         times.append(ms)
         per_variant[path].append(ms)
     for path, values in per_variant.items():
-        say(f"  {path}: n={len(values)} median {statistics.median(values):.1f} ms "
-            f"max {max(values):.1f} ms")
+        say(
+            f"  {path}: n={len(values)} median {statistics.median(values):.1f} ms "
+            f"max {max(values):.1f} ms"
+        )
     # Context, not the figure: text search scans every item's text (no index can serve
     # a two-character Chinese substring), so it dominates the tail on its own.
     plain = [ms for path, values in per_variant.items() if "q=" not in path for ms in values]
-    say(f"triage without text search: n={len(plain)} p50 {percentile(plain, 0.5):.1f} ms "
-        f"p95 {percentile(plain, 0.95):.1f} ms")
+    say(
+        f"triage without text search: n={len(plain)} p50 {percentile(plain, 0.5):.1f} ms "
+        f"p95 {percentile(plain, 0.95):.1f} ms"
+    )
     return times
 
 
@@ -463,8 +528,10 @@ def main() -> int:
     procs = Processes()
     app = None
     try:
-        say(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
-            f"python {sys.version.split()[0]}, database {PG_URL.rsplit('@', 1)[-1]}")
+        say(
+            f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+            f"python {sys.version.split()[0]}, database {PG_URL.rsplit('@', 1)[-1]}"
+        )
         texts = load_texts()
         say(f"messages: {len(texts)} real government messages from data/gov_hot, data/gov_replies")
         recreate_database()
@@ -490,8 +557,20 @@ def main() -> int:
         office = setup_office(app)
 
         port = free_port()
-        procs.start([str(VENV_BIN / "sentinel"), "serve", "--host", "127.0.0.1", "--port",
-                     str(port), "--workers", "2"], env=env, log="server.log")
+        procs.start(
+            [
+                str(VENV_BIN / "sentinel"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+            ],
+            env=env,
+            log="server.log",
+        )
 
         def serving() -> bool:
             try:
@@ -504,26 +583,34 @@ def main() -> int:
                 return False
 
         wait_for(serving, 60, "sentinel serve")
-        say(f"server: sentinel serve --workers 2 (gunicorn gthread) on port {port}, "
-            f"jobs to Redis (no worker running)")
+        say(
+            f"server: sentinel serve --workers 2 (gunicorn gthread) on port {port}, "
+            f"jobs to Redis (no worker running)"
+        )
 
         rate = ingest_phase(port, office, texts)
 
         seed_started = time.monotonic()
         cases = seed_cases(app, texts, office, start=TOTAL_ITEMS)
         counts = shape_cases(app, office)
-        say(f"seeded: {cases} cases in {time.monotonic() - seed_started:.0f} s; statuses "
-            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        say(
+            f"seeded: {cases} cases in {time.monotonic() - seed_started:.0f} s; statuses "
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        )
 
         times = triage_phase(port, office)
         server = server_times(procs.tmp / "server.log")
         if server:
-            say(f"triage server-side (gunicorn access log, every /triage/ GET): "
+            say(
+                f"triage server-side (gunicorn access log, every /triage/ GET): "
                 f"n={len(server)} p50 {percentile(server, 0.5):.0f} ms "
-                f"p95 {percentile(server, 0.95):.0f} ms")
+                f"p95 {percentile(server, 0.95):.0f} ms"
+            )
         say(f"triage: {len(times)} GETs, one client, client-side wall time on loopback")
-        say(f"total bench time: {time.monotonic() - begun:.0f} s, "
-            f"load average now {os.getloadavg()[0]:.1f}")
+        say(
+            f"total bench time: {time.monotonic() - begun:.0f} s, "
+            f"load average now {os.getloadavg()[0]:.1f}"
+        )
         say(f"ingest_items_per_s={rate:.0f}")
         say(f"triage_p50_ms={percentile(times, 0.5):.1f}")
         say(f"triage_p95_ms={percentile(times, 0.95):.1f}")

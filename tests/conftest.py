@@ -215,8 +215,9 @@ def trained_models_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
         return reuse
     root = reuse or str(tmp_path_factory.mktemp("models"))
     data = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
-    train_all(root, data_dir=data, limit=TRAIN_LIMIT, progress=False, baselines=False,
-              activate="always")
+    train_all(
+        root, data_dir=data, limit=TRAIN_LIMIT, progress=False, baselines=False, activate="always"
+    )
     return root
 
 

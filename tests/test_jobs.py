@@ -73,11 +73,18 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def rq_app(app: Flask, app_config: dict[str, Any], redis_server: RedisServer,
-           tmp_path: Path) -> Iterator[Flask]:
+def rq_app(
+    app: Flask, app_config: dict[str, Any], redis_server: RedisServer, tmp_path: Path
+) -> Iterator[Flask]:
     """The app in production job mode (RQ + the private Redis), on the same database."""
-    rq_app = create_app({**app_config, "JOBS_MODE": "rq", "REDIS_URL": redis_server.url,
-                         "INSTANCE_PATH": str(tmp_path / "rq-instance")})
+    rq_app = create_app(
+        {
+            **app_config,
+            "JOBS_MODE": "rq",
+            "REDIS_URL": redis_server.url,
+            "INSTANCE_PATH": str(tmp_path / "rq-instance"),
+        }
+    )
     with rq_app.app_context():
         try:
             yield rq_app
@@ -87,8 +94,9 @@ def rq_app(app: Flask, app_config: dict[str, Any], redis_server: RedisServer,
 
 
 @pytest.fixture
-def workers(rq_app: Flask, database_url: str, redis_server: RedisServer,
-            tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+def workers(
+    rq_app: Flask, database_url: str, redis_server: RedisServer, tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
     """Start ``rq worker`` subprocesses; every one is killed at teardown, whatever happened."""
     started: list[Worker] = []
     env = {
@@ -129,8 +137,10 @@ class Feed:
         """Ingest texts as new items (external ids f0, f1, …) and commit."""
         from sentinel.services import ingest
 
-        incoming = [ingest.IncomingItem(external_id=f"f{self.count + n}", text=text)
-                    for n, text in enumerate(texts)]
+        incoming = [
+            ingest.IncomingItem(external_id=f"f{self.count + n}", text=text)
+            for n, text in enumerate(texts)
+        ]
         self.count += len(texts)
         results = ingest.ingest_items(self.actor, self.source, incoming)
         db.session.commit()
@@ -147,8 +157,9 @@ class InProcessWorker(SimpleWorker):
     death_penalty_class = TimerDeathPenalty
 
 
-def work_burst(app: Flask, redis_url: str, queues: list[str],
-               monkeypatch: pytest.MonkeyPatch) -> None:
+def work_burst(
+    app: Flask, redis_url: str, queues: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Run an RQ worker in this process until the queues are empty (the DB is shared)."""
     monkeypatch.setattr(runner, "_worker_app", app)
     with Redis.from_url(redis_url) as conn:
@@ -167,8 +178,9 @@ def count(stmt: Any) -> int:
 
 
 def process_runs() -> list[JobRun]:
-    return list(db.session.scalars(
-        select(JobRun).where(JobRun.name == "process_items").order_by(JobRun.id)))
+    return list(
+        db.session.scalars(select(JobRun).where(JobRun.name == "process_items").order_by(JobRun.id))
+    )
 
 
 def new_item(feed: Feed, text: str = "路灯坏了一个月") -> int:
@@ -186,13 +198,17 @@ def entered(gate: Path) -> list[str]:
 
 
 def slow_mark_events(item_id: int) -> int:
-    return count(select(AuditEvent.id).where(
-        AuditEvent.action == "items.slow_mark", AuditEvent.object_id == item_id))
+    return count(
+        select(AuditEvent.id).where(
+            AuditEvent.action == "items.slow_mark", AuditEvent.object_id == item_id
+        )
+    )
 
 
 def post_items(client: Any, token: str, items: list[dict[str, Any]]) -> Any:
-    return client.post("/api/v1/items", json={"items": items},
-                       headers={"Authorization": f"Bearer {token}"})
+    return client.post(
+        "/api/v1/items", json={"items": items}, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 # ------------------------------------------------------------------ enqueue after commit
@@ -225,8 +241,9 @@ def test_rolled_back_ingest_stores_and_delivers_nothing(feed):
     from sentinel.services import ingest
 
     before = len(process_runs())
-    ingest.ingest_items(feed.actor, feed.source,
-                        [ingest.IncomingItem(external_id="rb-1", text="回滚的留言")])
+    ingest.ingest_items(
+        feed.actor, feed.source, [ingest.IncomingItem(external_id="rb-1", text="回滚的留言")]
+    )
     db.session.rollback()
     assert count(select(Item.id).where(Item.external_id == "rb-1")) == 0
     assert len(process_runs()) == before
@@ -246,8 +263,11 @@ def test_rolled_back_savepoint_delivers_nothing(feed, slow_jobs, tmp_path):
 
 
 def test_refused_api_batch_enqueues_nothing(client, feed):
-    response = post_items(client, feed.token, [
-        {"external_id": "a", "text": "好的留言"}, {"external_id": "b", "text": ""}])
+    response = post_items(
+        client,
+        feed.token,
+        [{"external_id": "a", "text": "好的留言"}, {"external_id": "b", "text": ""}],
+    )
     assert response.status_code == 422
     assert count(select(JobRun.id)) == 0 and count(select(Item.id)) == 0
 
@@ -291,8 +311,10 @@ def test_concurrent_deliveries_claim_once(app, feed, slow_jobs, tmp_path):
     db.session.commit()
     run_id = run.id
     results: list[Any] = []
-    threads = [threading.Thread(target=lambda: results.append(runner.run_job_in_app(app, run_id)))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(runner.run_job_in_app(app, run_id)))
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     wait_for(lambda: len(results) == 1, 10, "the losing claim")
@@ -320,8 +342,14 @@ def test_process_items_twice_has_no_double_effect(feed):
 
 def add_run(name: str, status: str, age_s: float = 0, **fields: Any) -> JobRun:
     at = utcnow() - timedelta(seconds=age_s)
-    run = JobRun(name=name, status=status, created_at=at, updated_at=at,
-                 started_at=at if status in ("running", "failed") else None, **fields)
+    run = JobRun(
+        name=name,
+        status=status,
+        created_at=at,
+        updated_at=at,
+        started_at=at if status in ("running", "failed") else None,
+        **fields,
+    )
     db.session.add(run)
     db.session.flush()
     return run
@@ -330,8 +358,11 @@ def add_run(name: str, status: str, age_s: float = 0, **fields: Any) -> JobRun:
 def unprocessed_items(feed: Feed, *texts: str) -> list[int]:
     """Items stored but never processed (as if their job was lost), received long ago."""
     ids = [r.id for r in feed.ingest(*texts)]
-    db.session.execute(update(Item).where(Item.id.in_(ids)).values(
-        processed_at=None, received_at=utcnow() - timedelta(hours=1)))
+    db.session.execute(
+        update(Item)
+        .where(Item.id.in_(ids))
+        .values(processed_at=None, received_at=utcnow() - timedelta(hours=1))
+    )
     db.session.execute(update(JobRun).values(status="succeeded"))
     db.session.commit()
     return ids
@@ -341,8 +372,9 @@ def test_sweep_redelivers_pending_runs_after_the_grace_period(feed):
     old_ids = unprocessed_items(feed, "路灯坏了")
     new_ids = [r.id for r in feed.ingest("垃圾没人收")]
     db.session.execute(update(Item).where(Item.id.in_(new_ids)).values(processed_at=None))
-    old = add_run("process_items", "pending", recovery.PENDING_GRACE_S + 30,
-                  args={"item_ids": old_ids})
+    old = add_run(
+        "process_items", "pending", recovery.PENDING_GRACE_S + 30, args={"item_ids": old_ids}
+    )
     young = add_run("process_items", "pending", 1, args={"item_ids": new_ids})
     db.session.commit()
     result = recovery.recover()
@@ -355,8 +387,7 @@ def test_sweep_redelivers_pending_runs_after_the_grace_period(feed):
 def test_sweep_redelivers_stale_running_runs_only(feed):
     ids = unprocessed_items(feed, "路灯坏了", "垃圾没人收")
     timeout = registry.get("process_items").timeout
-    dead = add_run("process_items", "running", timeout + 60, attempts=1,
-                   args={"item_ids": ids[:1]})
+    dead = add_run("process_items", "running", timeout + 60, attempts=1, args={"item_ids": ids[:1]})
     alive = add_run("process_items", "running", 5, attempts=1, args={"item_ids": ids[1:]})
     db.session.commit()
     assert recovery.recover()["redelivered"] == 1
@@ -382,15 +413,18 @@ def test_sweep_retries_failed_runs_after_back_off_and_leaves_exhausted_ones(feed
     max_attempts = registry.get("process_items").max_attempts
     ready = add_run("process_items", "failed", 61, attempts=1, args={"item_ids": ids[:1]})
     backing_off = add_run("process_items", "failed", 30, attempts=1, args={"item_ids": ids[1:2]})
-    exhausted = add_run("process_items", "failed", 3600, attempts=max_attempts,
-                        args={"item_ids": ids[2:]})
+    exhausted = add_run(
+        "process_items", "failed", 3600, attempts=max_attempts, args={"item_ids": ids[2:]}
+    )
     db.session.commit()
     result = recovery.recover()
     assert (result["redelivered"], result["exhausted"]) == (1, 1)
     assert fresh(JobRun, ready.id).status == "succeeded"
     assert fresh(JobRun, backing_off.id).status == "failed"
     assert (fresh(JobRun, exhausted.id).status, fresh(JobRun, exhausted.id).attempts) == (
-        "failed", max_attempts)
+        "failed",
+        max_attempts,
+    )
 
 
 def test_exhausted_runs_do_not_starve_the_sweep(feed, monkeypatch):
@@ -426,8 +460,7 @@ def test_orphan_scan_waits_while_a_processing_run_is_live(feed):
 def test_stuck_periodic_run_is_closed_as_failed_not_redelivered(app):
     name = PERIODIC[0].name
     timeout = registry.get(name).timeout
-    stuck = add_run(name, "running", max(timeout, app.config["JOB_STALE_AFTER_S"]) + 60,
-                    attempts=1)
+    stuck = add_run(name, "running", max(timeout, app.config["JOB_STALE_AFTER_S"]) + 60, attempts=1)
     db.session.commit()
     assert recovery.recover()["redelivered"] == 0
     stuck = fresh(JobRun, stuck.id)
@@ -440,8 +473,14 @@ def test_stuck_periodic_run_is_closed_as_failed_not_redelivered(app):
 def test_redis_down_during_ingest_loses_nothing(rq_app, feed, redis_server, monkeypatch):
     client = rq_app.test_client()
     redis_server.kill()
-    response = post_items(client, feed.token, [
-        {"external_id": f"down-{n}", "text": f"Redis 停机时收到的第 {n} 条留言"} for n in range(3)])
+    response = post_items(
+        client,
+        feed.token,
+        [
+            {"external_id": f"down-{n}", "text": f"Redis 停机时收到的第 {n} 条留言"}
+            for n in range(3)
+        ],
+    )
     assert response.status_code == 202
     ids = [r["id"] for r in response.get_json()["items"]]
     assert len(ids) == 3
@@ -467,10 +506,12 @@ def test_redis_down_during_ingest_loses_nothing(rq_app, feed, redis_server, monk
     assert default.count == 0
 
 
-@pytest.mark.parametrize("hold", ["before", "after"], ids=["killed-before-effect",
-                                                           "killed-after-effect"])
-def test_worker_killed_mid_job_is_recovered_once(rq_app, feed, slow_jobs, workers,
-                                                 redis_server, tmp_path, hold):
+@pytest.mark.parametrize(
+    "hold", ["before", "after"], ids=["killed-before-effect", "killed-after-effect"]
+)
+def test_worker_killed_mid_job_is_recovered_once(
+    rq_app, feed, slow_jobs, workers, redis_server, tmp_path, hold
+):
     item_id = new_item(feed)
     gate = tmp_path / "gate"
     gate.touch()
@@ -492,8 +533,11 @@ def test_worker_killed_mid_job_is_recovered_once(rq_app, feed, slow_jobs, worker
     rq_app.config["JOB_STALE_AFTER_S"] = 1
     assert recovery.recover()["redelivered"] == 0
     # Time passes beyond the job's timeout: the run is presumed dead.
-    db.session.execute(update(JobRun).where(JobRun.id == run_id).values(
-        started_at=utcnow() - timedelta(seconds=registry.get("slow_mark").timeout + 5)))
+    db.session.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id)
+        .values(started_at=utcnow() - timedelta(seconds=registry.get("slow_mark").timeout + 5))
+    )
     db.session.commit()
     gate.unlink()
     assert recovery.recover()["redelivered"] == 1
@@ -518,8 +562,17 @@ def _committed_effect(item_id: int) -> bool:
 
 def add_periodic_success(name: str, age_s: float) -> None:
     at = utcnow() - timedelta(seconds=age_s)
-    db.session.add(JobRun(name=name, status="succeeded", attempts=1, created_at=at,
-                          updated_at=at, started_at=at, finished_at=at))
+    db.session.add(
+        JobRun(
+            name=name,
+            status="succeeded",
+            attempts=1,
+            created_at=at,
+            updated_at=at,
+            started_at=at,
+            finished_at=at,
+        )
+    )
     db.session.commit()
 
 
@@ -575,7 +628,11 @@ def test_rq_cron_config_registers_the_periodic_schedule(rq_app, redis_server, mo
         job = registered[periodic.name]
         spec = registry.get(periodic.name)
         assert (job.func, job.args, job.interval, job.queue_name) == (
-            run_periodic, (periodic.name,), periodic.interval_s, spec.queue)
+            run_periodic,
+            (periodic.name,),
+            periodic.interval_s,
+            spec.queue,
+        )
         assert job.job_options["job_timeout"] == spec.timeout
 
     # One scheduler tick puts every periodic job on its queue; a worker runs it and the
@@ -594,7 +651,7 @@ def test_rq_cron_config_registers_the_periodic_schedule(rq_app, redis_server, mo
 @pytest.mark.skipif(
     not os.environ.get("SENTINEL_TEST_DATABASE_URL"),
     reason="SQLite: two deferred write transactions that both read first deadlock "
-           "(database is locked); concurrent writers need PostgreSQL",
+    "(database is locked); concurrent writers need PostgreSQL",
 )
 def test_concurrent_delivery_of_one_batch_stores_it_once(app, feed):
     """Two deliveries of the same batch at once (a client retrying): one copy is stored.
@@ -608,8 +665,9 @@ def test_concurrent_delivery_of_one_batch_stores_it_once(app, feed):
     from sentinel.services import ingest
 
     source_id = feed.source.id
-    batch = [ingest.IncomingItem(external_id=f"race-{n}", text=f"同时投递的留言 {n}")
-             for n in range(200)]
+    batch = [
+        ingest.IncomingItem(external_id=f"race-{n}", text=f"同时投递的留言 {n}") for n in range(200)
+    ]
     first_written, saw_second_waiting = threading.Event(), threading.Event()
     results: dict[str, list[tuple[int, int]]] = {}
 
@@ -632,8 +690,7 @@ def test_concurrent_delivery_of_one_batch_stores_it_once(app, feed):
             results[name] = [(r.id, r.case_id) for r in stored]
             db.session.remove()
 
-    threads = [threading.Thread(target=deliver_batch, args=(name,))
-               for name in ("first", "second")]
+    threads = [threading.Thread(target=deliver_batch, args=(name,)) for name in ("first", "second")]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -647,9 +704,14 @@ def test_concurrent_delivery_of_one_batch_stores_it_once(app, feed):
 
 def _someone_waits_for_a_lock() -> bool:
     with db.engine.connect() as conn:
-        return bool(conn.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND query LIKE 'COPY items%'")))
+        return bool(
+            conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE 'COPY items%'"
+                )
+            )
+        )
 
 
 def test_jobs_wait_for_the_outermost_commit_not_a_savepoint_release(app, office):

@@ -52,7 +52,10 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("reopen", "重新打开", frozenset({"noise", "closed"}), "new", "case.reopen"),
         # issue 6 (services/returns.py): 退单 back to the office, and forced assignment.
         Transition(
-            "return", "退单", frozenset({"dispatched", "acknowledged"}), "claimed",
+            "return",
+            "退单",
+            frozenset({"dispatched", "acknowledged"}),
+            "claimed",
             "case.acknowledge",
         ),
         Transition(

@@ -27,8 +27,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str,
-             step: float = 0.05) -> None:
+def wait_for(
+    predicate: Callable[[], object], timeout: float, what: str, step: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -68,8 +69,19 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -97,8 +109,14 @@ class RedisServer:
 class Worker:
     """An ``rq worker`` subprocess in its own process group (the worker and its work horse)."""
 
-    def __init__(self, queues: list[str], redis_url: str, env: Mapping[str, str],
-                 log_path: Path, burst: bool = False) -> None:
+    def __init__(
+        self,
+        queues: list[str],
+        redis_url: str,
+        env: Mapping[str, str],
+        log_path: Path,
+        burst: bool = False,
+    ) -> None:
         args = [str(VENV_BIN / "rq"), "worker", *queues, "--url", redis_url, "--path", str(ROOT)]
         if burst:
             args.append("--burst")
