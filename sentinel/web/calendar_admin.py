@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -15,6 +15,7 @@ from sentinel.extensions import db
 from sentinel.models import OfficeHours, Unit, WorkCalendar, utcnow
 from sentinel.services import workcalendar
 from sentinel.timefmt import SHANGHAI
+from sentinel.web.forms import submit
 
 bp = Blueprint("calendar_admin", __name__, url_prefix="/admin/calendar")
 
@@ -60,7 +61,8 @@ def index() -> Any:
 @require("admin.manage")
 def set_day() -> Any:
     raw = request.form.get("day", "")
-    try:
+
+    def run() -> tuple[date, int]:
         try:
             day = date.fromisoformat(raw)
         except ValueError as exc:
@@ -68,19 +70,16 @@ def set_day() -> Any:
         workcalendar.set_day(
             current_actor(), day, request.form.get("kind", ""), request.form.get("name", "")
         )
-        recomputed = _recompute()
-        db.session.commit()
-        flash(
-            f"{day.isoformat()} 已更新"
-            + (f"，重新计算临时时限 {recomputed} 件" if recomputed else ""),
-            "success",
+        return day, _recompute()
+
+    def updated(result: tuple[date, int]) -> str:
+        day, recomputed = result
+        return f"{day.isoformat()} 已更新" + (
+            f"，重新计算临时时限 {recomputed} 件" if recomputed else ""
         )
-    except SentinelError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-        day = None
-    year = day.year if day else None
-    return redirect(url_for("calendar_admin.index", year=year))
+
+    done = submit(run, updated)
+    return redirect(url_for("calendar_admin.index", year=done.value[0].year if done else None))
 
 
 @bp.route("/import", methods=["POST"])
@@ -88,41 +87,42 @@ def set_day() -> Any:
 def import_year() -> Any:
     upload = request.files.get("file")
     text = request.form.get("text", "")
-    try:
-        if upload is not None and upload.filename:
-            raw = upload.read()
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = raw.decode("gb18030", errors="replace")
+    if upload is not None and upload.filename:
+        raw = upload.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("gb18030", errors="replace")
+
+    def run() -> tuple[workcalendar.ImportResult, int]:
         result = workcalendar.import_schedule(current_actor(), text)
-        recomputed = _recompute()
-        db.session.commit()
-        flash(
+        return result, _recompute()
+
+    def imported(outcome: tuple[workcalendar.ImportResult, int]) -> str:
+        result, recomputed = outcome
+        return (
             f"已导入 {workcalendar.format_years(result.years)} 年：放假 {result.holidays} 天，"
-            f"调休上班 {result.workdays} 天；重新计算临时时限 {recomputed} 件",
-            "success",
+            f"调休上班 {result.workdays} 天；重新计算临时时限 {recomputed} 件"
         )
-        return redirect(url_for("calendar_admin.index", year=result.years[0]))
-    except SentinelError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-    return redirect(url_for("calendar_admin.index"))
+
+    done = submit(run, imported)
+    if not done:
+        return redirect(url_for("calendar_admin.index"))
+    return redirect(url_for("calendar_admin.index", year=done.value[0].years[0]))
 
 
 @bp.route("/office-hours", methods=["POST"])
 @require("admin.manage")
 def office_hours() -> Any:
     unit = db.session.get(Unit, request.form.get("unit_id", type=int) or 0)
-    try:
+
+    def run() -> Unit:
         if unit is None:
             raise SentinelError("请选择单位")
         workcalendar.set_office_hours(current_actor(), unit, request.form.get("periods", ""))
-        db.session.commit()
-        flash(f"“{unit.name}”的办公时间已更新", "success")
-    except SentinelError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
+        return unit
+
+    submit(run, lambda u: f"“{u.name}”的办公时间已更新")
     return redirect(url_for("calendar_admin.index"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,6 @@ from flask import (
     Blueprint,
     Flask,
     abort,
-    flash,
     redirect,
     render_template,
     request,
@@ -52,6 +52,7 @@ from sentinel.models.deadline import (
 from sentinel.models.user import ROLES
 from sentinel.services import deadline_changes, reminders, returns, sla
 from sentinel.timefmt import format_local
+from sentinel.web.forms import submit
 
 bp = Blueprint("sla_admin", __name__)
 
@@ -75,10 +76,11 @@ def rules() -> Any:
     if request.method == "POST":
         rule_id = request.form.get("rule_id", type=int)
         rule = db.session.get(DeadlineRule, rule_id) if rule_id else None
-        try:
+
+        def save() -> DeadlineRule:
             if rule_id and rule is None:
                 raise SentinelError("规则不存在")
-            sla.save_rule(
+            return sla.save_rule(
                 current_actor(),
                 rule,
                 clock=request.form.get("clock", ""),
@@ -92,11 +94,8 @@ def rules() -> Any:
                 approver_role=request.form.get("approver_role", ""),
                 active=request.form.get("active", "1") == "1",
             )
-            db.session.commit()
-            flash("时限规则已保存（已分派的工单保持原时限）", "success")
-        except SentinelError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
+
+        submit(save, "时限规则已保存（已分派的工单保持原时限）")
         return redirect(url_for("sla_admin.rules"))
     return render_template(
         "deadlines/rules.html",
@@ -202,14 +201,9 @@ def panel(case: Case) -> dict[str, Any]:
     }
 
 
-def _act(case: Case, action: Any, done: str, after: str | None = None) -> Any:
-    try:
-        action()
-        db.session.commit()
-        flash(done, "success")
-    except SentinelError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
+def _act(case: Case, action: Callable[[], object], done: str, after: str | None = None) -> Any:
+    """Run a case's deadline action; on success go to ``after`` (default the case page)."""
+    if not submit(action, done):
         after = None
     return redirect(after or url_for("cases.show", case_id=case.id))
 

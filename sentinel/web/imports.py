@@ -19,10 +19,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from sentinel.auth.permissions import current_actor, require, scope_unit_ids
-from sentinel.errors import SentinelError
 from sentinel.extensions import db
 from sentinel.models import ImportBatch, Source
 from sentinel.services import importer, imports
+from sentinel.web.forms import submit
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -73,20 +73,21 @@ def upload() -> Any:
     if upload is None or not upload.filename:
         flash("请选择要上传的文件", "warning")
         return redirect(url_for("imports.index"))
-    try:
-        batch = imports.create_batch(
+    filename = upload.filename
+    # No success message: the mapping page is the next step.
+    done = submit(
+        lambda: imports.create_batch(
             current_actor(),
             source,
-            upload.filename,
+            filename,
             upload.read(),
             current_app.config["UPLOAD_DIR"],
-        )
-        db.session.commit()
-    except SentinelError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
+        ),
+        None,
+    )
+    if not done:
         return redirect(url_for("imports.index"))
-    return redirect(url_for("imports.mapping", batch_id=batch.id))
+    return redirect(url_for("imports.mapping", batch_id=done.value.id))
 
 
 @bp.route("/<int:batch_id>/mapping", methods=["GET", "POST"])
@@ -97,12 +98,8 @@ def mapping(batch_id: int) -> Any:
         return redirect(url_for("imports.show", batch_id=batch.id))
     if request.method == "POST":
         chosen = {f: request.form.get(f"map_{f}", "") for f in importer.TARGET_FIELDS}
-        try:
-            imports.start_batch(current_actor(), batch, chosen)
-            db.session.commit()
-        except SentinelError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
+        # No success message: the progress page shows the batch.
+        if not submit(lambda: imports.start_batch(current_actor(), batch, chosen), None):
             return redirect(url_for("imports.mapping", batch_id=batch.id))
         return redirect(url_for("imports.show", batch_id=batch.id))
     table = importer.read_table(batch.stored_path, batch.filename)
