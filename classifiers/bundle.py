@@ -23,11 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from classifiers import LIBRARY_VERSION
+
 __all__ = [
     "BundleError",
     "BundleInfo",
     "activate",
     "active_version",
+    "check_compatible",
     "list_versions",
     "read_meta",
     "resolve_models_dir",
@@ -55,6 +58,22 @@ class BundleInfo:
     active: bool = False
     activated: bool = False  # set by train_all: did this run make it the active version?
     note: str = ""
+    library_version: str = ""  # the feature/bundle format the version was trained with
+
+    @property
+    def compatible(self) -> bool:
+        """Whether this code can load the version (same feature and bundle format)."""
+        return self.library_version == LIBRARY_VERSION
+
+    @property
+    def incompatibility(self) -> str:
+        """Why the version cannot be used (Chinese, for CLI and admin pages), or ``""``."""
+        if self.compatible:
+            return ""
+        return (
+            f"模型版本 {self.version} 由旧版程序训练（模型格式 {self.library_version or '未知'}，"
+            f"当前程序需要格式 {LIBRARY_VERSION}），不能使用；请运行 sentinel train 重新训练"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (for an admin page or the API)."""
@@ -67,6 +86,8 @@ class BundleInfo:
             "settings": self.settings,
             "active": self.active,
             "note": self.note,
+            "library_version": self.library_version,
+            "compatible": self.compatible,
         }
 
 
@@ -94,7 +115,20 @@ def read_meta(models_dir: str | Path, version: str) -> BundleInfo:
         settings=meta.get("settings", {}),
         active=version == active_version(models_dir),
         note=meta.get("note", ""),
+        library_version=str(meta.get("library_version", "")),
     )
+
+
+def check_compatible(info: BundleInfo) -> BundleInfo:
+    """Return ``info``, or raise :class:`BundleError` when this code cannot load it.
+
+    A bundle pickles the feature extractor and the fitted models; code that changed how
+    features are cut would silently mis-read an older bundle, so it is refused by its
+    recorded format instead (``LIBRARY_VERSION``, written by training).
+    """
+    if not info.compatible:
+        raise BundleError(info.incompatibility)
+    return info
 
 
 def list_versions(models_dir: str | Path) -> list[BundleInfo]:
@@ -123,10 +157,12 @@ def activate(models_dir: str | Path, version: str) -> BundleInfo:
     """Make ``version`` the active bundle (also the rollback operation).
 
     Processes pick the change up on their next :func:`classifiers.pipeline.get_pipeline`.
+    A version trained by an older code version is refused (:func:`check_compatible`).
     """
     root = Path(models_dir)
     if not ((root / version / META_FILE).is_file() and (root / version / MODEL_FILE).is_file()):
         raise BundleError(f"模型版本不存在或不完整：{version}")
+    check_compatible(read_meta(root, version))
     _atomic_write(root / ACTIVE_FILE, version + "\n")
     return read_meta(root, version)
 

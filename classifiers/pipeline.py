@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from classifiers.bundle import MODEL_FILE, BundleError, active_version, read_meta
+from classifiers.bundle import MODEL_FILE, BundleError, active_version, check_compatible, read_meta
 from classifiers.heads import LinearHead, sublinear, top_terms
 from classifiers.risk import RiskRules, find_pii
 from classifiers.snowbayes import FastBayes
@@ -204,11 +204,15 @@ class Pipeline:
 
     @classmethod
     def load(cls, bundle_dir: Path | str) -> Pipeline:
-        """Load one bundle directory (``<models_dir>/<version>``)."""
+        """Load one bundle directory (``<models_dir>/<version>``).
+
+        Raises :class:`BundleError` (with the reason in Chinese) for a bundle trained by an
+        older code version, before unpickling anything from it.
+        """
         import joblib
 
         bundle_dir = Path(bundle_dir)
-        meta = read_meta(bundle_dir.parent, bundle_dir.name)
+        meta = check_compatible(read_meta(bundle_dir.parent, bundle_dir.name))
         models: Models = joblib.load(bundle_dir / MODEL_FILE)
         risk = RiskRules.from_dir(bundle_dir / "wordlists", meta.settings.get("risk"))
         return cls(models, version=meta.version, metrics=meta.metrics, risk=risk, path=bundle_dir)

@@ -335,12 +335,16 @@ def model_commands() -> list[click.Command]:
     assert inner is not None
 
     def train_unless_present(if_missing: bool, **kwargs: Any) -> None:
-        from classifiers.bundle import active_version
+        from classifiers.bundle import active_version, read_meta
 
-        current = active_version(kwargs.get("models_dir") or _models_dir())
+        root = kwargs.get("models_dir") or _models_dir()
+        current = active_version(root)
         if if_missing and current:
-            click.echo(f"已有可用模型（{current}），跳过训练")
-            return
+            info = read_meta(root, current)
+            if info.compatible:
+                click.echo(f"已有可用模型（{current}），跳过训练")
+                return
+            click.echo(info.incompatibility + "；现在重新训练")
         inner(**kwargs)
 
     train.params.append(

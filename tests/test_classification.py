@@ -133,3 +133,63 @@ def test_no_model_means_no_labels_but_ingest_works(app, office):
     assert case.sentiment is None and case.status == "new"
     assert db.session.scalars(select(Item.processed_at)).one() is not None
     assert db.session.get(Case, case.id).ask_count == 1
+
+
+def _older_bundle(models, version: str) -> str:
+    """Copy ``version`` as a bundle that an older code version wrote (format "0")."""
+    import json
+    import shutil
+
+    name = "20000101-000000-oldcode"
+    shutil.copytree(models / version, models / name)
+    meta = json.loads((models / name / "meta.json").read_text(encoding="utf-8"))
+    meta.update(version=name, library_version="0")
+    (models / name / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+    return name
+
+
+def test_bundle_from_older_code_is_refused_everywhere(
+    classified_app, client, auth, office, runner, tmp_path
+):
+    """Admin activation is refused with the reason; an ACTIVE pointer left on such a bundle
+    fails health with the reason, ingest still works (items wait unlabelled), and
+    ``train --if-missing`` retrains instead of skipping."""
+    import shutil
+
+    from classifiers.bundle import active_version
+    from classifiers.pipeline import clear_cache
+
+    models = tmp_path / "models-copy"
+    shutil.copytree(classified_app.config["MODELS_DIR"], models)
+    classified_app.config["MODELS_DIR"] = str(models)
+    good = active_version(models)
+    old = _older_bundle(models, good)
+
+    auth.login("admin")
+    page = client.get("/admin/models").get_data(as_text=True)
+    assert old in page and "旧版格式，需重新训练" in page
+    response = client.post("/admin/models", data={"version": old}, follow_redirects=True)
+    assert "旧版程序训练" in response.get_data(as_text=True)
+    assert active_version(models) == good
+    assert not db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "models.activate")
+    ).all()
+
+    (models / "ACTIVE").write_text(old + "\n", encoding="utf-8")
+    clear_cache()
+    try:
+        health = runner.invoke(args=["health"])
+        assert health.exit_code == 1 and "旧版程序训练" in health.output
+        case = office.case("请问社保卡丢失了在哪里补办？")
+        assert db.session.get(Case, case.id).sentiment is None
+
+        result = runner.invoke(
+            args=["train", "--if-missing", "--limit", "300", "--no-baselines", "--quiet"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "旧版程序训练" in result.output and "现在重新训练" in result.output
+        assert active_version(models) not in (old, good)
+        assert runner.invoke(args=["health"]).exit_code == 0
+        assert "跳过训练" in runner.invoke(args=["train", "--if-missing"]).output
+    finally:
+        clear_cache()

@@ -36,6 +36,8 @@ def pipeline_or_none() -> Any:
     try:
         return get_pipeline(current_app.config["MODELS_DIR"])
     except BundleError:
+        # No model yet, or one trained by an older code version: items stay unlabelled
+        # (``sentinel reclassify`` labels them after training); health shows the reason.
         return None
 
 
@@ -44,7 +46,7 @@ def classify_items(items: list[Item]) -> int:
     (0 when no model is trained: the items stay unlabelled and the queue still works)."""
     pipeline = pipeline_or_none()
     if pipeline is None:
-        log.warning("classify_skipped reason=no_model count=%s", len(items))
+        log.warning("classify_skipped reason=no_usable_model count=%s", len(items))
         return 0
     cfg = current_app.config
     predictions = pipeline.predict(

@@ -84,6 +84,7 @@ def check() -> HealthReport:
             )
         else:
             report.lines.append(f"✓ 定时任务 {periodic.name}：上次成功 {format_local(last)}")
+    _check_models(report)
     # issue 6 watchdog: a deadline sweep that never ran while deadlines exist also fails
     # (the stale case is the PERIODIC check above).
     from sentinel.services import reminders
@@ -92,3 +93,23 @@ def check() -> HealthReport:
     if never:
         report.problem(never)
     return report
+
+
+def _check_models(report: HealthReport) -> None:
+    """The active model bundle: a version this code cannot load fails the check."""
+    from classifiers.bundle import BundleError, active_version, read_meta
+
+    root = current_app.config["MODELS_DIR"]
+    version = active_version(root)
+    if version is None:
+        report.lines.append("分类模型：尚未训练（新留言暂不分类；运行 sentinel train）")
+        return
+    try:
+        info = read_meta(root, version)
+    except BundleError as exc:
+        report.problem(f"分类模型不可用：{exc}")
+        return
+    if not info.compatible:
+        report.problem(info.incompatibility)
+    else:
+        report.lines.append(f"✓ 分类模型：{version}")

@@ -7,7 +7,8 @@ from typing import Any
 from flask import current_app
 
 from sentinel.auth.permissions import Actor
-from sentinel.errors import NotFound
+from sentinel.errors import Conflict, NotFound
+from sentinel.extensions import db
 from sentinel.services import audit, corrections
 
 
@@ -32,11 +33,29 @@ def activate(actor: Actor, version: str) -> None:
     from classifiers.bundle import activate as activate_bundle
 
     previous = active()
+    from classifiers.bundle import read_meta
+
+    root = current_app.config["MODELS_DIR"]
     try:
-        activate_bundle(current_app.config["MODELS_DIR"], version)
+        info = read_meta(root, version)
+    except (BundleError, FileNotFoundError):
+        raise NotFound(f"模型版本 {version} 不存在") from None
+    if not info.compatible:
+        raise Conflict(info.incompatibility)
+    try:
+        activate_bundle(root, version)
     except (BundleError, FileNotFoundError):
         raise NotFound(f"模型版本 {version} 不存在") from None
     audit.record(actor, "models.activate", "model", None, version=version, previous=previous)
+
+
+def request_retrain(actor: Actor) -> None:
+    """Queue a retrain with corrections (runs on the maintenance queue); audited."""
+    from sentinel.jobs import enqueue
+
+    run = enqueue("retrain_models")
+    db.session.flush()
+    audit.record(actor, "models.retrain_requested", "job_run", run.id)
 
 
 def retrain(actor: Actor) -> dict[str, Any]:

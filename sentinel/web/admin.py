@@ -129,26 +129,19 @@ def jobs_page() -> Any:
 @bp.route("/models", methods=["GET", "POST"])
 @require("models.manage")
 def models_page() -> Any:
-    from sentinel.jobs import enqueue
     from sentinel.models import LabelCorrection
     from sentinel.services import models_admin
 
     if request.method == "POST":
-        try:
-            if request.form.get("action") == "retrain":
-                enqueue("retrain_models")
-                db.session.commit()
-                flash(
-                    "已开始重新训练（含人工更正）；新模型在评估不差于当前模型时才会启用",
-                    "success",
-                )
-            else:
-                models_admin.activate(current_actor(), request.form.get("version", ""))
-                db.session.commit()
-                flash(f"已启用模型版本 {request.form.get('version')}", "success")
-        except SentinelError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
+        actor = current_actor()
+        if request.form.get("action") == "retrain":
+            submit(
+                lambda: models_admin.request_retrain(actor),
+                "已开始重新训练（含人工更正）；新模型在评估不差于当前模型时才会启用",
+            )
+        else:
+            version = request.form.get("version", "")
+            submit(lambda: models_admin.activate(actor, version), f"已启用模型版本 {version}")
         return redirect(url_for("admin.models_page"))
     from sqlalchemy import func
 

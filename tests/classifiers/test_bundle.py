@@ -70,3 +70,48 @@ def test_empty_dir_lists_nothing(tmp_path: Path) -> None:
     """A fresh instance has no versions and no active one."""
     assert list_versions(tmp_path / "missing") == []
     assert active_version(tmp_path) is None
+
+
+def _older_copy(models_dir: Path, version: str, name: str) -> Path:
+    """A copy of ``version`` whose meta says an older code version trained it."""
+    import shutil
+
+    target = models_dir / name
+    shutil.copytree(models_dir / version, target)
+    meta = json.loads((target / "meta.json").read_text(encoding="utf-8"))
+    meta.update(version=name, library_version="0")
+    (target / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    return target
+
+
+def test_bundle_from_older_code_is_refused_with_a_clear_message(
+    models_dir: Path, first_version: str
+) -> None:
+    """A bundle written by an older feature/bundle format is listed but never loaded:
+    activation, loading and the per-process pipeline all say why, in Chinese."""
+    from classifiers import LIBRARY_VERSION
+    from classifiers.pipeline import Pipeline
+
+    old = _older_copy(models_dir, first_version, "20000101-000000-oldcode")
+    try:
+        listed = {v.version: v for v in list_versions(models_dir)}
+        assert listed[first_version].compatible
+        info = listed[old.name]
+        assert not info.compatible and info.to_dict()["compatible"] is False
+        assert f"当前程序需要格式 {LIBRARY_VERSION}" in info.incompatibility
+        with pytest.raises(BundleError, match=r"旧版程序训练.*sentinel train"):
+            activate(models_dir, old.name)
+        assert active_version(models_dir) == first_version
+        with pytest.raises(BundleError, match="旧版程序训练"):
+            Pipeline.load(old)
+        # An ACTIVE pointer left by an older deployment: refused at load, not mid-predict.
+        (models_dir / "ACTIVE").write_text(old.name + "\n", encoding="utf-8")
+        clear_cache()
+        with pytest.raises(BundleError, match="旧版程序训练"):
+            get_pipeline(models_dir)
+    finally:
+        activate(models_dir, first_version)
+        clear_cache()
+        import shutil
+
+        shutil.rmtree(old)
