@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sentinel.extensions import db
 from sentinel.models import AuditEvent, Case, Item, LabelCorrection
 from sentinel.services import corrections
+from sentinel.timefmt import format_local
 
 
 def test_ingest_classifies_items_and_labels_their_cases(classified_app, office):
@@ -114,6 +115,8 @@ def test_model_versions_page_and_rollback(classified_app, client, auth, office, 
     auth.login("admin")
     page = client.get("/admin/models").get_data(as_text=True)
     assert first in page and second in page and "启用中" in page
+    trained_at = next(v.trained_at for v in list_versions(models) if v.version == first)
+    assert format_local(trained_at) in page and trained_at not in page  # Shanghai wall clock
     client.post("/admin/models", data={"version": second})
     assert active_version(models) == second
     client.post("/admin/models", data={"version": first})  # roll back
