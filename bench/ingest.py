@@ -33,7 +33,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 VENV_BIN = Path(sys.executable).parent
+
+# The same throw-away redis-server, port and wait helpers the tests use.
+from tests.support.processes import RedisServer, free_port, wait_for  # noqa: E402
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/sentinel_bench")
 TOTAL_ITEMS = int(os.environ.get("BENCH_ITEMS", "50000"))
@@ -63,21 +65,6 @@ DATA_FILES = (
 
 def say(line: str) -> None:
     print(line, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -135,6 +122,7 @@ class Processes:
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
+        self.redis: RedisServer | None = None
 
     def start(
         self, args: list[str], env: dict[str, str] | None = None, log: str | None = None
@@ -160,40 +148,17 @@ class Processes:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=5)
+        if self.redis is not None:
+            self.redis.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def start_redis(procs: Processes) -> str:
     if os.environ.get("BENCH_REDIS_URL"):
         return os.environ["BENCH_REDIS_URL"]
-    from redis import Redis
-
-    port = free_port()
-    procs.start(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(procs.tmp),
-        ]
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-
-    def up() -> bool:
-        try:
-            return bool(Redis.from_url(url, socket_connect_timeout=0.5).ping())
-        except Exception:
-            return False
-
-    wait_for(up, 10, "redis-server")
-    return url
+    procs.redis = RedisServer(procs.tmp)
+    procs.redis.start()
+    return procs.redis.url
 
 
 def recreate_database() -> None:
