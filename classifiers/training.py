@@ -358,7 +358,7 @@ def train_all(
     _, tf_gate = tf_of([x for x, _ in gate_rows])
     y_gate = np.array([y for _, y in gate_rows])
     gate_idf = LinearHead.fit_idf(tf_gate)
-    gate_lr = LogisticRegression(C=3.0, solver="liblinear", class_weight="balanced")
+    gate_lr = _gate_model()
     gate_lr.fit(LinearHead.weigh(tf_gate, gate_idf), y_gate)
     gate = LinearHead(gate_idf, _export(gate_lr, tf_gate, gate_idf))
     neutral_threshold = _neutral_threshold(tf_gate, y_gate, gate_kind)
@@ -489,6 +489,13 @@ def train_all(
     return replace(info, activated=decision, note=why)
 
 
+def _gate_model() -> Any:
+    """The neutral gate's learner (class-balanced: consultations are the minority)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=3.0, solver="liblinear", class_weight="balanced")
+
+
 def _neutral_threshold(tf: sp.csr_matrix, y: np.ndarray, kinds: Sequence[str]) -> float:
     """P(neutral) from which a message counts as neutral, chosen on out-of-fold scores.
 
@@ -498,7 +505,6 @@ def _neutral_threshold(tf: sp.csr_matrix, y: np.ndarray, kinds: Sequence[str]) -
     Class-balanced training alone leaves the complaints too close to the boundary: at
     0.5, a tenth of held-out complaints came out neutral.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
     default = Models.DEFAULT_SETTINGS["neutral_threshold"]
@@ -509,7 +515,7 @@ def _neutral_threshold(tf: sp.csr_matrix, y: np.ndarray, kinds: Sequence[str]) -
     oof = np.zeros(len(y))
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(tf, y):
         idf = LinearHead.fit_idf(tf[tr])
-        lr = LogisticRegression(C=3.0, solver="liblinear", class_weight="balanced")
+        lr = _gate_model()
         lr.fit(LinearHead.weigh(tf[tr], idf), y[tr])
         oof[te] = lr.predict_proba(LinearHead.weigh(tf[te], idf))[:, 1]
     grid = np.round(np.arange(0.30, 0.901, 0.05), 2)

@@ -9,6 +9,7 @@ from sentinel.extensions import db
 from sentinel.models import AuditEvent, Case, Item, LabelCorrection
 from sentinel.services import corrections
 from sentinel.timefmt import format_local
+from tests.support.bundles import older_format_copy
 
 
 def test_ingest_classifies_items_and_labels_their_cases(classified_app, office):
@@ -138,19 +139,6 @@ def test_no_model_means_no_labels_but_ingest_works(app, office):
     assert db.session.get(Case, case.id).ask_count == 1
 
 
-def _older_bundle(models, version: str) -> str:
-    """Copy ``version`` as a bundle that an older code version wrote (format "0")."""
-    import json
-    import shutil
-
-    name = "20000101-000000-oldcode"
-    shutil.copytree(models / version, models / name)
-    meta = json.loads((models / name / "meta.json").read_text(encoding="utf-8"))
-    meta.update(version=name, library_version="0")
-    (models / name / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
-    return name
-
-
 def test_bundle_from_older_code_is_refused_everywhere(
     classified_app, client, auth, office, runner, tmp_path
 ):
@@ -166,7 +154,7 @@ def test_bundle_from_older_code_is_refused_everywhere(
     shutil.copytree(classified_app.config["MODELS_DIR"], models)
     classified_app.config["MODELS_DIR"] = str(models)
     good = active_version(models)
-    old = _older_bundle(models, good)
+    old = older_format_copy(models, good, "20000101-000000-oldcode").name
 
     auth.login("admin")
     page = client.get("/admin/models").get_data(as_text=True)

@@ -21,7 +21,7 @@ from sentinel.models import Assignment, Case, CaseReturn, Unit, utcnow
 from sentinel.models.deadline import RETURN_REASONS
 from sentinel.services import audit, sla, triage, workcalendar
 
-MAX_NOTE = 500
+MAX_NOTE = triage.MAX_NOTE_LENGTH
 MAX_ASSIST_DAYS = 60
 
 
@@ -106,25 +106,10 @@ def arbitrate(actor: Actor, case: Case, unit: Unit, note: str = "") -> Assignmen
     t = triage._check(actor, case, "arbitrate")
     if case.return_count == 0:
         raise InvalidTransition("只有被退回的工单需要仲裁，请直接分派")
-    if not unit.is_active:
-        raise ValidationFailed(f"单位“{unit.name}”已停用")
-    if actor.user is not None and not unit_in_scope(actor.user, unit.id):
-        raise Forbidden(f"单位“{unit.name}”不在您的管辖范围内")
-    now = utcnow()
-    assignment = Assignment(
-        case=case,
-        unit=unit,
-        role="lead",
-        assigned_by_id=actor.user_id,
-        assigned_at=now,
-        note=("仲裁指派：" + note.strip())[:MAX_NOTE],
-    )
-    db.session.add(assignment)
-    case.unit_id = unit.id
-    case.dispatched_at = now
-    case.acknowledged_at = None
+    triage.check_target_unit(actor, unit)
+    assignment = triage.assign_lead(actor, case, unit, ("仲裁指派：" + note.strip())[:MAX_NOTE])
     open_returns = _open_returns(case)
-    sla.on_dispatch(actor, case, now)  # marks open returns redispatched …
+    sla.on_dispatch(actor, case, assignment.assigned_at)  # marks open returns redispatched …
     for record in open_returns:  # … which arbitration overrides
         record.outcome = "arbitrated"
         record.outcome_unit_id = unit.id

@@ -119,33 +119,46 @@ def unclaim(actor: Actor, case: Case) -> None:
 def dispatch(actor: Actor, case: Case, unit: Unit, note: str = "") -> Assignment:
     """Dispatch (分派) a case to a handling unit; re-dispatch withdraws the earlier one."""
     t = _check(actor, case, "dispatch")
+    check_target_unit(actor, unit)
+    if case.unit_id == unit.id and case.status == "dispatched":
+        raise InvalidTransition(f"工单已分派给“{unit.name}”")
+    for earlier in case.assignments:
+        if earlier.status == "active":
+            earlier.status = "withdrawn"
+    previous_unit_id = case.unit_id
+    assignment = assign_lead(actor, case, unit, note.strip()[:MAX_NOTE_LENGTH] or None)
+    sla.on_dispatch(actor, case, assignment.assigned_at)  # issue 6: (re)start the clocks
+    if case.claimed_by_id is None:
+        case.claimed_by_id = actor.user_id
+    _move(actor, case, t, unit_id=unit.id, previous_unit_id=previous_unit_id)
+    return assignment
+
+
+def check_target_unit(actor: Actor, unit: Unit) -> None:
+    """A unit a case may be assigned to: active, and inside the actor's unit scope."""
     if not unit.is_active:
         raise ValidationFailed(f"单位“{unit.name}”已停用")
     if actor.user is not None and not unit_in_scope(actor.user, unit.id):
         raise Forbidden(f"单位“{unit.name}”不在您的管辖范围内")
-    if case.unit_id == unit.id and case.status == "dispatched":
-        raise InvalidTransition(f"工单已分派给“{unit.name}”")
+
+
+def assign_lead(actor: Actor, case: Case, unit: Unit, note: str | None) -> Assignment:
+    """Make ``unit`` the case's lead (主办) unit as of now: a new assignment, the case's
+    unit and dispatch time, acknowledgement cleared. The caller restarts the deadline
+    clocks (``sla.on_dispatch``) and records the transition."""
     now = utcnow()
-    for assignment in case.assignments:
-        if assignment.status == "active":
-            assignment.status = "withdrawn"
     assignment = Assignment(
         case=case,
         unit=unit,
         role="lead",
         assigned_by_id=actor.user_id,
         assigned_at=now,
-        note=note.strip()[:MAX_NOTE_LENGTH] or None,
+        note=note,
     )
     db.session.add(assignment)
-    previous_unit_id = case.unit_id
     case.unit_id = unit.id
     case.dispatched_at = now
     case.acknowledged_at = None
-    sla.on_dispatch(actor, case, now)  # issue 6: (re)start the deadline clocks
-    if case.claimed_by_id is None:
-        case.claimed_by_id = actor.user_id
-    _move(actor, case, t, unit_id=unit.id, previous_unit_id=previous_unit_id)
     return assignment
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from classifiers.bundle import (
     resolve_models_dir,
 )
 from classifiers.pipeline import clear_cache, get_pipeline
+from tests.support.bundles import older_format_copy
 
 
 def test_bundle_layout_and_meta(models_dir: Path, first_version: str) -> None:
@@ -72,18 +74,6 @@ def test_empty_dir_lists_nothing(tmp_path: Path) -> None:
     assert active_version(tmp_path) is None
 
 
-def _older_copy(models_dir: Path, version: str, name: str) -> Path:
-    """A copy of ``version`` whose meta says an older code version trained it."""
-    import shutil
-
-    target = models_dir / name
-    shutil.copytree(models_dir / version, target)
-    meta = json.loads((target / "meta.json").read_text(encoding="utf-8"))
-    meta.update(version=name, library_version="0")
-    (target / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    return target
-
-
 def test_bundle_from_older_code_is_refused_with_a_clear_message(
     models_dir: Path, first_version: str
 ) -> None:
@@ -92,7 +82,7 @@ def test_bundle_from_older_code_is_refused_with_a_clear_message(
     from classifiers import LIBRARY_VERSION
     from classifiers.pipeline import Pipeline
 
-    old = _older_copy(models_dir, first_version, "20000101-000000-oldcode")
+    old = older_format_copy(models_dir, first_version, "20000101-000000-oldcode")
     try:
         listed = {v.version: v for v in list_versions(models_dir)}
         assert listed[first_version].compatible
@@ -112,6 +102,4 @@ def test_bundle_from_older_code_is_refused_with_a_clear_message(
     finally:
         activate(models_dir, first_version)
         clear_cache()
-        import shutil
-
         shutil.rmtree(old)
