@@ -174,3 +174,39 @@ def test_keyboard_claims_the_selected_case(server, browser, office):
     page.keyboard.press("c")
     page.wait_for_selector(".flash-success")
     assert "已认领" in page.inner_text(".flashes")
+
+
+def test_admin_edits_a_deadline_rule_in_its_table_row(server, browser, app, office):
+    """Each row of the rules table saves itself (its controls name the row's form)."""
+    from sqlalchemy import select
+
+    from sentinel.auth.permissions import Actor
+    from sentinel.extensions import db
+    from sentinel.models import DeadlineRule
+    from sentinel.services import sla
+
+    for request_type in ("咨询", "投诉"):
+        sla.save_rule(
+            Actor(label="test"),
+            None,
+            clock="resolution",
+            request_type=request_type,
+            start_event="acknowledge",
+            amount=3,
+            amount_unit="days",
+            approver_role="leader",
+        )
+    db.session.commit()
+    rule = db.session.scalars(select(DeadlineRule).where(DeadlineRule.request_type == "投诉")).one()
+    rule_id, wanted = rule.id, rule.amount + 1
+    page = _page(browser)
+    _login(page, server, "admin")
+    page.goto(server + "/admin/deadlines")
+    row = page.locator("tr", has=page.locator(f"form#rule-{rule_id}"))
+    row.locator("input[name=amount]").fill(str(wanted))
+    row.locator("button:has-text('保存')").click()
+    page.wait_for_selector(".flash-success")
+    assert "时限规则已保存" in page.inner_text(".flashes")
+    db.session.expire_all()
+    assert db.session.get(DeadlineRule, rule_id).amount == wanted
+    _shot(page, "deadline-rules")
