@@ -49,7 +49,7 @@ def main() -> None:
 
     from sentinel import create_app
     from sentinel.extensions import db
-    from sentinel.services import reminders
+    from sentinel.jobs.deadlines import sweep
 
     instance = tempfile.mkdtemp(prefix="sentinel-bench-")
     # Documents are written by RQ workers in production: with Redis, the jobs are only
@@ -108,10 +108,10 @@ def main() -> None:
 
         stats = _profile(db.engine) if os.environ.get("SENTINEL_BENCH_PROFILE") else None
         started = time.monotonic()
-        first = reminders.sweep()
+        first = sweep()
         cold = time.monotonic() - started
         started = time.monotonic()
-        second = reminders.sweep()
+        second = sweep()
         steady = time.monotonic() - started
         created = sum(first.created.values())
         print(

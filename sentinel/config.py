@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import string
 from typing import Any
 
 
@@ -57,6 +58,13 @@ class DefaultConfig:
 
     # Deadlines (issue 6). Office hours for hour-based clocks, unless a unit sets its own.
     OFFICE_HOURS = "08:30-12:00,13:30-17:30"
+    # What the asker is told when an extension (延期) or pause (暂停) is approved: public
+    # wording only ({action} 延长/暂停, {days}, {due_date}); the unit's internal reason is
+    # never part of it. The draft it gives is editable before review.
+    DEADLINE_NOTICE_TEMPLATE = (
+        "您好，您反映的问题正在办理中。经审批，办理时限{action} {days} 个工作日，"
+        "预计于 {due_date} 前答复，感谢您的理解。"
+    )
     # Reminder ladder (DESIGN §4): 催办 at T-1 working day, 《催办通知书》 at T+1, 通报 at T+5.
     REMINDER_DUE_SOON_DAYS = 1
     REMINDER_NOTICE_AFTER_DAYS = 1
@@ -74,6 +82,10 @@ class DefaultConfig:
     SMTP_STARTTLS = False
     SMTP_FROM = "sentinel@localhost"
     SMTP_TIMEOUT = 10
+
+
+# The placeholders DEADLINE_NOTICE_TEMPLATE may use (services/deadline_changes.py).
+NOTICE_FIELDS = frozenset({"action", "days", "due_date"})
 
 
 def load_config(app: Any, test_config: dict[str, Any] | None) -> None:
@@ -96,6 +108,12 @@ def load_config(app: Any, test_config: dict[str, Any] | None) -> None:
         )
     if cfg["JOBS_MODE"] == "rq" and not cfg.get("REDIS_URL"):
         raise RuntimeError("SENTINEL_JOBS_MODE=rq needs SENTINEL_REDIS_URL")
+    fields = {f for _, f, _, _ in string.Formatter().parse(cfg["DEADLINE_NOTICE_TEMPLATE"]) if f}
+    if not fields <= NOTICE_FIELDS:
+        raise RuntimeError(
+            "SENTINEL_DEADLINE_NOTICE_TEMPLATE may use only "
+            + ", ".join("{" + f + "}" for f in sorted(NOTICE_FIELDS))
+        )
     if not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
     cfg.setdefault("MODELS_DIR", os.path.join(app.instance_path, "models"))

@@ -145,12 +145,12 @@ def sweep_command() -> None:
     from flask import current_app
 
     from sentinel.jobs.periodic import run_periodic_in_app
-    from sentinel.services import reminders
+    from sentinel.services import reminder_ladder
 
-    result = run_periodic_in_app(current_app._get_current_object(), reminders.SWEEP_JOB)
+    result = run_periodic_in_app(current_app._get_current_object(), reminder_ladder.SWEEP_JOB)
     if result is None:
         raise click.ClickException("时限巡检未运行（另一次巡检正在进行）")
-    for line in reminders.SweepResult(**result).describe():
+    for line in reminder_ladder.SweepResult(**result).describe():
         click.echo(line)
 
 

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
+from sentinel.jobs.deadlines import sweep
 from sentinel.models import Case, JobRun, Reminder
-from sentinel.services import deadline_changes, reminders, triage, workcalendar
+from sentinel.services import deadline_changes, mailer, notice_docx, triage, workcalendar
 from sentinel.timefmt import SHANGHAI
 
 ACTOR = Actor(label="test")
@@ -86,7 +87,7 @@ def kinds(case: Case) -> set[str]:
 
 
 def test_the_ladder_rungs(ladder, app):
-    result = reminders.sweep(NOW)
+    result = sweep(NOW)
     assert kinds(ladder["tomorrow"]) == {"due_soon"}
     assert kinds(ladder["today"]) == {"due_soon"}
     assert kinds(ladder["t_plus_1"]) == {"overdue", "notice"}
@@ -105,23 +106,23 @@ def test_the_ladder_rungs(ladder, app):
     notice = db.session.scalar(select(Reminder).where(Reminder.kind == "notice"))
     import docx
 
-    path = f"{reminders.document_dir()}/{notice.document_path}"
+    path = f"{notice_docx.document_dir()}/{notice.document_path}"
     text = "\n".join(p.text for p in docx.Document(path).paragraphs)
     assert "催办通知书" in text and "县教育局" in text
 
 
 def test_sweeping_twice_sends_nothing_twice(ladder, smtp):
-    first = reminders.sweep(NOW)
+    first = sweep(NOW)
     assert first.emails == 7 and len(smtp.messages) == 7
     assert all(m.rcpt_tos == ["edu@example.gov.cn"] for m in smtp.messages)
-    second = reminders.sweep(NOW)
+    second = sweep(NOW)
     assert second.created == {k: 0 for k in first.created}
     assert second.emails == 0 and second.delivered == 0 and len(smtp.messages) == 7
     assert db.session.scalar(select(func.count()).select_from(Reminder)) == 7
 
 
 def test_a_crash_mid_sweep_neither_loses_nor_repeats(ladder, smtp):
-    real = reminders.deliver_email
+    real = mailer.send_email
     calls = {"n": 0}
 
     def flaky(*args):
@@ -130,13 +131,13 @@ def test_a_crash_mid_sweep_neither_loses_nor_repeats(ladder, smtp):
             raise ConnectionError("worker killed")
         real(*args)
 
-    with mock.patch.object(reminders, "deliver_email", flaky), pytest.raises(ConnectionError):
-        reminders.sweep(NOW)
+    with mock.patch.object(mailer, "send_email", flaky), pytest.raises(ConnectionError):
+        sweep(NOW)
     db.session.rollback()
     assert len(smtp.messages) == 2
     # Every rung was recorded before delivery started.
     assert db.session.scalar(select(func.count()).select_from(Reminder)) == 7
-    result = reminders.sweep(NOW)
+    result = sweep(NOW)
     assert result.emails == 5 and len(smtp.messages) == 7
     subjects = [m.content.decode() for m in smtp.messages]
     assert len(set(subjects)) == 7  # no reminder e-mailed twice
@@ -157,7 +158,7 @@ def test_an_approved_extension_clears_the_state_and_starts_a_new_round(office, l
     }
     case.clock_started_at = at(2026, 3, 4, 9, 30).astimezone(UTC)
     db.session.commit()
-    reminders.sweep(NOW)
+    sweep(NOW)
     assert db.session.get(Case, case.id).deadline_state == "due_soon"
     change = deadline_changes.request_change(
         office.actor("edu_handler"), case, "extension", 5, "需协调"
@@ -166,8 +167,8 @@ def test_an_approved_extension_clears_the_state_and_starts_a_new_round(office, l
     db.session.commit()
     assert case.due_at.astimezone(SHANGHAI) == at(2026, 3, 18, 17, 30)
     assert case.deadline_state is None and case.deadline_round == 2
-    assert not reminders.sweep(NOW).created["due_soon"]
-    later = reminders.sweep(at(2026, 3, 17, 10, 0))
+    assert not sweep(NOW).created["due_soon"]
+    later = sweep(at(2026, 3, 17, 10, 0))
     assert later.created["due_soon"] >= 1
     assert (
         db.session.scalar(
@@ -183,7 +184,7 @@ def test_paused_cases_are_not_chased(office, ladder):
     case = ladder["tomorrow"]
     case.paused_until = (NOW + timedelta(days=3)).astimezone(UTC)
     db.session.commit()
-    reminders.sweep(NOW)
+    sweep(NOW)
     assert kinds(case) == set()
 
 
@@ -195,7 +196,7 @@ def test_assisting_unit_past_its_sub_deadline_is_chased(office, calendar):
         assist = returns.add_assist(office.actor("duty"), case, office.health, 1)
     db.session.commit()
     assert assist.due_at.astimezone(SHANGHAI) == at(2026, 3, 10, 17, 30)
-    reminders.sweep(NOW)
+    sweep(NOW)
     row = db.session.scalar(select(Reminder).where(Reminder.kind == "assist_overdue"))
     assert row is not None and row.unit_id == office.health.id
 
@@ -232,7 +233,7 @@ def test_watchdog_fails_health_and_warns_admins(runner, client, auth, ladder):
 
 
 def test_reminders_page_and_document_are_scoped(client, auth, office, ladder):
-    reminders.sweep(NOW)
+    sweep(NOW)
     notice = db.session.scalar(select(Reminder).where(Reminder.kind == "notice"))
     auth.login("edu_handler")
     body = client.get("/reminders").get_data(as_text=True)

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from classifiers.data import REQUEST_TYPES
+
 ItemKind = Literal["comment", "mention", "message", "letter", "ticket"]
 
 
@@ -57,7 +59,10 @@ class ItemOut(BaseModel):
     duplicate: bool
     topic: str | None = None
     sentiment: str | None = None
-    request_type: str | None = None
+    # 诉求类型: one of the classifier's labels (classifiers.data.REQUEST_TYPES).
+    request_type: str | None = Field(
+        default=None, json_schema_extra={"enum": [*REQUEST_TYPES, None]}
+    )
     rumour_score: float | None = None
     risk_tier: str | None = None
     model_version: str | None = None

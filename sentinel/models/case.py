@@ -68,7 +68,7 @@ class Case(Base):
             postgresql_where=text("status IN ('new', 'claimed', 'dispatched', 'acknowledged')"),
             sqlite_where=text("status IN ('new', 'claimed', 'dispatched', 'acknowledged')"),
         ),
-        # The deadline sweep (services/reminders.py): open cases by due time.
+        # The deadline sweep (services/reminder_ladder.py): open cases by due time.
         Index("ix_cases_status_due", "status", "due_at"),
     )
 
@@ -119,7 +119,7 @@ class Case(Base):
     paused_until: Mapped[datetime | None]
     deadline_round: Mapped[int] = mapped_column(default=0, server_default="0")
     # Open: the reminder rung reached (due_soon, overdue, notice, report; set by the
-    # sweep in services/reminders.py). Answered: met / late.
+    # sweep in services/reminder_ladder.py). Answered: met / late.
     deadline_state: Mapped[str | None] = mapped_column(String(20))
     return_count: Mapped[int] = mapped_column(default=0, server_default="0")  # 退单次数
 

@@ -18,7 +18,13 @@ CLOCKS = {"response": "首次响应", "resolution": "办理时限"}
 START_EVENTS = {"dispatch": "分派", "acknowledge": "签收"}
 AMOUNT_UNITS = {"days": "个工作日", "hours": "个工作小时"}
 CHANGE_KINDS = {"extension": "延期", "pause": "暂停"}
-CHANGE_STATUSES = {"pending": "待审批", "approved": "已批准", "rejected": "已驳回"}
+CHANGE_STATUSES = {
+    "pending": "待审批",
+    "approved": "已批准",
+    "rejected": "已驳回",
+    # Voided when the case left the unit that asked (退单 / 改派); see sla.on_dispatch.
+    "cancelled": "已撤销",
+}
 RETURN_REASONS = {
     "territory": "属地不符",
     "function": "职能不符",

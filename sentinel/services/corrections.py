@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from classifiers.data import REQUEST_TYPES
 from sentinel.auth.permissions import Actor, can, case_in_scope
 from sentinel.errors import Forbidden, NotFound, ValidationFailed
 from sentinel.extensions import db
@@ -15,7 +16,6 @@ from sentinel.models.correction import CORRECTABLE_FIELDS
 from sentinel.services import audit
 
 SENTIMENTS = ("positive", "neutral", "negative")
-REQUEST_TYPES = ("咨询", "投诉", "建议", "求助", "举报", "表扬", "其他")
 
 
 def original_item(case: Case) -> Item | None:

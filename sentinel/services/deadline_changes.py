@@ -2,12 +2,20 @@
 
 The handling unit asks; the role the case's rule names (``clock_spec.resolution.approver``)
 decides. Both steps are audited; an approval moves the deadline by the approved working
-days, starts a new reminder round, and tells the asker with a ``Reply`` of kind
-``notice`` on the case.
+days, starts a new reminder round, and drafts a notice to the asker: a ``Reply`` of kind
+``notice`` with status ``draft``, worded from ``DEADLINE_NOTICE_TEMPLATE`` (public wording
+and the new deadline — never the unit's internal reason). Nothing is sent here: the draft
+is editable and waits for review and publication (the review flow publishes it).
+
+A request belongs to the unit that made it: when the case is returned (退单) or
+dispatched again, pending requests are cancelled (``sla.cancel_pending_changes``).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from flask import current_app
 from sqlalchemy import select
 
 from sentinel.auth.permissions import Actor, can, case_in_scope, unit_in_scope
@@ -21,6 +29,8 @@ from sentinel.timefmt import format_local
 
 MAX_DAYS = 60
 MAX_REASON = 500
+MAX_NOTICE = 1000
+NOTICE_ACTIONS = {"extension": "延长", "pause": "暂停"}
 
 
 def approver_role(case: Case) -> str:
@@ -81,8 +91,59 @@ def request_change(actor: Actor, case: Case, kind: str, days: int, reason: str) 
     return change
 
 
-def decide_change(actor: Actor, change: DeadlineChange, approve: bool, note: str = "") -> None:
-    """Approve or reject a pending request; only the rule's approver role (or an admin)."""
+def notice_text(change: DeadlineChange, due_at: datetime) -> str:
+    """The public notice for ``change`` with the deadline ``due_at``, from the template.
+
+    Only public wording: the request's reason and the approver's note are internal.
+    """
+    template: str = current_app.config["DEADLINE_NOTICE_TEMPLATE"]
+    return template.format(
+        action=NOTICE_ACTIONS.get(change.kind, "延长"),
+        days=change.days,
+        due_date=format_local(due_at, "%Y年%m月%d日"),
+    )
+
+
+def projected_due(change: DeadlineChange) -> datetime | None:
+    """The deadline ``change`` would give if approved now (for the approval form)."""
+    case = change.case
+    spec = (case.clock_spec or {}).get("resolution")
+    if spec is None or case.clock_started_at is None:
+        return None
+    due, _ = sla.compute_due(
+        spec, case.clock_started_at, case.extension_days + change.days, case.unit_id
+    )
+    return due
+
+
+def draft_notice(change: DeadlineChange) -> str:
+    """The notice the approval form offers for editing (empty when no deadline runs)."""
+    due = projected_due(change)
+    return notice_text(change, due) if due is not None else ""
+
+
+def _clean_notice(body: str) -> str:
+    body = body.strip()
+    if not body:
+        raise ValidationFailed("告知留言人的内容不能为空")
+    if len(body) > MAX_NOTICE:
+        raise ValidationFailed(f"告知留言人的内容不能超过 {MAX_NOTICE} 字")
+    return body
+
+
+def decide_change(
+    actor: Actor,
+    change: DeadlineChange,
+    approve: bool,
+    note: str = "",
+    notice: str | None = None,
+) -> Reply | None:
+    """Approve or reject a pending request; only the rule's approver role (or an admin).
+
+    On approval the deadline moves and a draft notice to the asker is added (``notice``
+    as edited by the approver, else the template's wording); it is returned, unsent.
+    ``note`` is the internal decision note and never reaches the asker.
+    """
     case = change.case
     label = change.kind_label
     if change.status != "pending":
@@ -95,11 +156,13 @@ def decide_change(actor: Actor, change: DeadlineChange, approve: bool, note: str
     note = note.strip()[:MAX_REASON]
     if not approve and not note:
         raise ValidationFailed("驳回时请填写理由")
+    edited = _clean_notice(notice) if approve and notice and notice.strip() else None
     now = utcnow()
     change.status = "approved" if approve else "rejected"
     change.decided_by_id = actor.user_id
     change.decided_at = now
     change.decision_note = note or None
+    draft: Reply | None = None
     if approve and case.is_open and case.due_at is not None:
         case.extension_days += change.days
         sla.recompute(case)
@@ -109,14 +172,14 @@ def decide_change(actor: Actor, change: DeadlineChange, approve: bool, note: str
         case.deadline_round += 1
         case.deadline_state = None
         change.new_due_at = case.due_at
-        body = (
-            f"您好，您反映的问题正在办理中。因{change.reason}，经审批，"
-            f"办理时限{'暂停' if change.kind == 'pause' else '延长'} {change.days} 个工作日，"
-            f"预计于 {format_local(case.due_at, '%Y年%m月%d日')} 前答复，感谢您的理解。"
+        draft = Reply(
+            case_id=case.id,
+            kind="notice",
+            status="draft",
+            body=edited or notice_text(change, case.due_at),
+            author_id=actor.user_id,
         )
-        db.session.add(
-            Reply(case_id=case.id, kind="notice", status="sent", body=body, author_id=actor.user_id)
-        )
+        db.session.add(draft)
     db.session.flush()
     audit.record(
         actor,
@@ -128,6 +191,29 @@ def decide_change(actor: Actor, change: DeadlineChange, approve: bool, note: str
         approved=approve,
         days=change.days,
         new_due_at=change.new_due_at.isoformat() if change.new_due_at else None,
+        notice_reply_id=draft.id if draft else None,
+        notice_edited=edited is not None,
+    )
+    return draft
+
+
+def edit_notice(actor: Actor, reply: Reply, body: str) -> None:
+    """Edit a draft notice to the asker before it is reviewed (office or lead unit)."""
+    case = reply.case
+    if reply.kind != "notice":
+        raise NotFound("告知记录不存在")
+    if actor.user is not None:
+        if not case_in_scope(actor.user, case):
+            raise NotFound("工单不存在或不在您的管辖范围内")
+        lead_unit = can(actor.user, "case.draft") and unit_in_scope(actor.user, case.unit_id or -1)
+        if not (can(actor.user, "case.dispatch") or lead_unit):
+            raise Forbidden("当前角色不能修改告知留言人的内容")
+    if reply.status != "draft":
+        raise InvalidTransition("告知已审核，不能再修改")
+    reply.body = _clean_notice(body)
+    db.session.flush()
+    audit.record(
+        actor, "case.notice_edited", "case", case.id, reply_id=reply.id, length=len(reply.body)
     )
 
 

@@ -87,9 +87,9 @@ def check() -> HealthReport:
     _check_models(report)
     # issue 6 watchdog: a deadline sweep that never ran while deadlines exist also fails
     # (the stale case is the PERIODIC check above).
-    from sentinel.services import reminders
+    from sentinel.services import watchdog
 
-    never = reminders.sweep_late_message(now, include_stale=False)
+    never = watchdog.sweep_late_message(now, include_stale=False)
     if never:
         report.problem(never)
     return report

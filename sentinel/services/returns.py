@@ -79,6 +79,7 @@ def return_case(
         if assignment.role == "lead" and assignment.status in ("active", "acknowledged"):
             assignment.status = "returned"
     previous_unit_id = case.unit_id
+    sla.cancel_pending_changes(actor, case)  # the next unit asks for its own
     case.unit_id = None
     case.dispatched_at = None
     case.acknowledged_at = None

@@ -21,10 +21,11 @@ from typing import Any
 from flask import g, has_app_context
 from sqlalchemy import select
 
+from classifiers.data import REQUEST_TYPES
 from sentinel.auth.permissions import Actor
 from sentinel.errors import ValidationFailed
 from sentinel.extensions import db
-from sentinel.models import Case, CaseReturn, DeadlineRule, utcnow
+from sentinel.models import Case, CaseReturn, DeadlineChange, DeadlineRule, utcnow
 from sentinel.models.case import OPEN_STATUSES
 from sentinel.models.deadline import AMOUNT_UNITS, CLOCKS, START_EVENTS
 from sentinel.models.user import ROLES
@@ -35,8 +36,9 @@ from sentinel.timefmt import SHANGHAI, format_local
 # type, keyed by case id, so the case's transition history stays one line per transition;
 # the case page shows both.
 DEADLINE_OBJECT = "case_deadline"
-REQUEST_TYPES = ("咨询", "求助", "投诉", "建议", "举报", "表扬", "其他")
 APPROVER_ROLES = ("duty_officer", "leader", "admin")
+# Why pending 延期/暂停 requests end when the case leaves the unit that asked.
+CHANGES_VOID_REASON = "工单已退回/改派"
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,42 @@ def _record(actor: Actor, case: Case, event: str) -> None:
     )
 
 
+def cancel_pending_changes(actor: Actor, case: Case, reason: str = CHANGES_VOID_REASON) -> int:
+    """Cancel the case's pending 延期/暂停 requests (audited); returns how many.
+
+    A request belongs to the unit and the clock it was made under; once the case is
+    returned (退单) or dispatched again it must not block the next unit's own request
+    nor be approved onto that unit's clock.
+    """
+    changes = db.session.scalars(
+        select(DeadlineChange).where(
+            DeadlineChange.case_id == case.id, DeadlineChange.status == "pending"
+        )
+    ).all()
+    now = utcnow()
+    for change in changes:
+        change.status = "cancelled"
+        change.decided_at = now
+        change.decided_by_id = actor.user_id
+        change.decision_note = reason
+        audit.record(
+            actor,
+            "case.deadline_change_cancelled",
+            "case",
+            case.id,
+            change_id=change.id,
+            kind=change.kind,
+            reason=reason,
+        )
+    if changes:
+        db.session.flush()
+    return len(changes)
+
+
 def on_dispatch(actor: Actor, case: Case, now: datetime) -> None:
-    """Hook from ``triage.dispatch``: (re)start the clocks for the new handling unit."""
+    """Hook from ``triage.dispatch`` and arbitration: (re)start the clocks for the new
+    handling unit; requests made under the previous clock are cancelled."""
+    cancel_pending_changes(actor, case)
     response = select_rule(case, "response")
     resolution = select_rule(case, "resolution")
     case.clock_spec = {"response": response.spec(), "resolution": resolution.spec()}

@@ -13,7 +13,7 @@ from sentinel.auth.permissions import can, current_actor, require
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
 from sentinel.models import OfficeHours, Unit, WorkCalendar, utcnow
-from sentinel.services import workcalendar
+from sentinel.services import watchdog, workcalendar
 from sentinel.timefmt import SHANGHAI
 from sentinel.web.forms import submit
 
@@ -141,12 +141,7 @@ def admin_banners() -> list[dict[str, str]]:
                 "link": "导入节假日安排",
             }
         )
-    try:
-        from sentinel.services import reminders
-
-        late = reminders.sweep_late_message()
-    except ImportError:  # pragma: no cover - before the sweep exists
-        late = None
+    late = watchdog.sweep_late_message()
     if late:
         banners.append(
             {

@@ -9,6 +9,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from classifiers.data import REQUEST_TYPES
 from sentinel.auth.permissions import (
     can,
     current_actor,
@@ -58,7 +59,7 @@ def show(case_id: int) -> Any:
         (r for r in reversed(case.replies) if r.kind == "answer" and r.status == "draft"), None
     )
     final = next((r for r in reversed(case.replies) if r.status == "final"), None)
-    from sentinel.services.corrections import REQUEST_TYPES, original_item
+    from sentinel.services.corrections import original_item
     from sentinel.services.taxonomy import topic_choices
 
     first = original_item(case)

@@ -20,6 +20,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
+from classifiers.data import REQUEST_TYPES
 from sentinel.auth.permissions import (
     can,
     current_actor,
@@ -38,6 +39,7 @@ from sentinel.models import (
     DeadlineChange,
     DeadlineRule,
     Reminder,
+    Reply,
     Source,
     Unit,
 )
@@ -50,7 +52,7 @@ from sentinel.models.deadline import (
     START_EVENTS,
 )
 from sentinel.models.user import ROLES
-from sentinel.services import deadline_changes, reminders, returns, sla
+from sentinel.services import deadline_changes, notice_docx, reminder_ladder, returns, sla, watchdog
 from sentinel.timefmt import format_local
 from sentinel.web.forms import submit
 
@@ -62,6 +64,8 @@ DEADLINE_ACTION_LABELS = {
     "case.deadline_recomputed": "时限重新计算",
     "case.deadline_change_requested": "申请延期/暂停",
     "case.deadline_change_decided": "审批延期/暂停",
+    "case.deadline_change_cancelled": "撤销延期/暂停申请",
+    "case.notice_edited": "修改告知留言人草稿",
     "case.return": "退单",
     "case.arbitrate": "仲裁指派",
     "case.assist_added": "指定协办单位",
@@ -108,7 +112,7 @@ def rules() -> Any:
         start_events=START_EVENTS,
         amount_units=AMOUNT_UNITS,
         roles=ROLES,
-        request_types=sla.REQUEST_TYPES,
+        request_types=REQUEST_TYPES,
     )
 
 
@@ -164,13 +168,16 @@ def panel(case: Case) -> dict[str, Any]:
     ]
     pending = next((c for c in changes if c.status == "pending"), None)
     user = current_user
+    may_decide = pending is not None and getattr(user, "role", None) in (
+        pending.approver_role,
+        "admin",
+    )
     return {
         "rules": described,
         "clock_events": clock_events,
         "changes": changes,
         "pending": pending,
-        "may_decide": pending is not None
-        and getattr(user, "role", None) in (pending.approver_role, "admin"),
+        "may_decide": may_decide,
         "may_request": pending is None
         and case.status == "acknowledged"
         and case.due_at is not None
@@ -188,6 +195,12 @@ def panel(case: Case) -> dict[str, Any]:
         "assists": [a for a in case.assignments if a.role == "assist"],
         "reminders": reminders,
         "notices": notices,
+        "may_edit_notice": case.status not in ("noise", "merged")
+        and (
+            can(user, "case.dispatch")
+            or (can(user, "case.draft") and unit_in_scope(user, case.unit_id or -1))
+        ),
+        "draft_notice": deadline_changes.draft_notice(pending) if pending and may_decide else "",
         "approver_label": ROLES.get(deadline_changes.approver_role(case), ""),
         "change_kinds": CHANGE_KINDS,
         "return_reasons": RETURN_REASONS,
@@ -241,12 +254,34 @@ def decide_change(change_id: int) -> Any:
         abort(404)
     case = get_case_or_404(change.case_id)
     approve = request.form.get("decision") == "approve"
+    label = change.kind_label
     return _act(
         case,
         lambda: deadline_changes.decide_change(
-            current_actor(), change, approve, request.form.get("note", "")
+            current_actor(),
+            change,
+            approve,
+            request.form.get("note", ""),
+            request.form.get("notice"),
         ),
-        "已批准，新的时限已通知留言人" if approve else "已驳回申请",
+        # Nothing reaches the asker here: the notice is a draft until it is reviewed.
+        f"已批准{label}；给留言人的{label}告知已生成草稿，待审核发布"
+        if approve
+        else f"已驳回{label}申请",
+    )
+
+
+@bp.route("/cases/<int:case_id>/notices/<int:reply_id>", methods=["POST"])
+@require("case.view")
+def edit_notice(case_id: int, reply_id: int) -> Any:
+    case = get_case_or_404(case_id)
+    reply = db.session.get(Reply, reply_id)
+    if reply is None or reply.case_id != case.id:
+        abort(404)
+    return _act(
+        case,
+        lambda: deadline_changes.edit_notice(current_actor(), reply, request.form.get("body", "")),
+        "告知留言人的草稿已保存，待审核发布",
     )
 
 
@@ -326,8 +361,8 @@ def my_reminders() -> Any:
     """In-app reminders for the units in the user's scope (all units for admins)."""
     return render_template(
         "deadlines/reminders.html",
-        reminders=reminders.reminders_for_units(scope_unit_ids(current_user)),
-        late=reminders.sweep_late_message() if can(current_user, "admin.manage") else None,
+        reminders=reminder_ladder.reminders_for_units(scope_unit_ids(current_user)),
+        late=watchdog.sweep_late_message() if can(current_user, "admin.manage") else None,
     )
 
 
@@ -339,7 +374,7 @@ def reminder_document(reminder_id: int) -> Any:
         abort(404)
     get_case_or_404(reminder.case_id)  # scope check: 404 outside the user's units
     return send_from_directory(
-        reminders.document_dir(),
+        notice_docx.document_dir(),
         reminder.document_path,
         as_attachment=True,
         download_name=os.path.basename(reminder.document_path),

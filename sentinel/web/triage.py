@@ -17,6 +17,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
+from classifiers.data import REQUEST_TYPES
 from sentinel.auth.permissions import current_actor, get_case_or_404, require, unit_in_scope
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
@@ -36,7 +37,6 @@ def _choices() -> dict[str, Any]:
         if unit_in_scope(current_user, u.id)
     ]
     sources = list(db.session.scalars(select(Source).order_by(Source.name)))
-    from sentinel.services.corrections import REQUEST_TYPES
     from sentinel.services.taxonomy import topic_choices
 
     return {

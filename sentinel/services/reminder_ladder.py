@@ -1,34 +1,28 @@
-"""The deadline sweep and the reminder ladder (催办 / 督办).
+"""The reminder ladder (催办 / 督办): which cases climb a rung, and delivering the rungs.
 
-One sweep, run by RQ cron every few minutes (``jobs/schedule.py``) or by
-``sentinel sweep``:
+The deadline sweep (``sentinel.jobs.deadlines.sweep``, run by RQ cron every few minutes
+or by ``sentinel sweep``) drives these steps and commits between them:
 
-1. recomputes provisional deadlines whose years are now loaded;
-2. marks open cases ``due_soon`` / ``overdue`` (set-based UPDATEs);
-3. adds one ``Reminder`` per (case, rung, deadline round) with INSERT … SELECT … ON
+1. :func:`recompute_provisional`: provisional deadlines whose years are now loaded;
+2. :func:`climb`: marks open cases ``due_soon`` / ``overdue`` (set-based UPDATEs) and
+   adds one ``Reminder`` per (case, rung, deadline round) with INSERT … SELECT … ON
    CONFLICT DO NOTHING — the unique key is what makes the sweep idempotent:
    催办 at T-1 working day, overdue at T, 《催办通知书》 (DOCX) at T+1, 通报 list at T+5
    (thresholds are settings, DESIGN §4); assisting units' sub-deadlines get a reminder too;
-4. delivers undelivered reminders: in the app (the row itself, listed per unit; those
-   with no other effect are marked delivered in one statement), by e-mail to the unit's
-   users when SMTP is configured, and the 《催办通知书》 DOCX (written by a job enqueued
-   after commit, at most ``SWEEP_MAX_DOCUMENTS`` per sweep). A reminder with side effects
-   is committed as delivered one by one, so a crash mid-sweep never sends a committed
-   one again (the one being sent when the process died may be sent again).
+3. delivery: in the app (the row itself, listed per unit; :func:`mark_quiet_delivered`
+   marks those with no other effect in one statement), by e-mail to the unit's users when
+   SMTP is configured (``services/mailer.py``), and the 《催办通知书》 DOCX
+   (``services/notice_docx.py``, written by a job). :func:`deliver` handles one reminder
+   with side effects; the sweep commits after each, so a crash mid-sweep never sends a
+   committed one again (the one being sent when the process died may be sent again).
 
-The sweep's last success is its JobRun; the watchdog alerts administrators and fails
-``sentinel health`` when it is older than ``SWEEP_STALE_AFTER_S`` (10 minutes).
+Every function here flushes; the sweep commits. The watchdog is ``services/watchdog.py``.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import smtplib
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 from flask import current_app
@@ -38,18 +32,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
-from sentinel.models import Assignment, Case, JobRun, Reminder, Unit, User, utcnow
+from sentinel.models import Assignment, Case, Reminder, User, utcnow
 from sentinel.models.case import OPEN_STATUSES
 from sentinel.models.deadline import REMINDER_KINDS
 from sentinel.models.user import user_units
-from sentinel.services import audit, sla, workcalendar
+from sentinel.services import audit, mailer, sla, workcalendar
 from sentinel.services.sla import DEADLINE_OBJECT
 from sentinel.timefmt import SHANGHAI, format_local
 
-log = logging.getLogger(__name__)
-
 SWEEP_JOB = "deadline_sweep"
-NOTICE_JOB = "render_reminder_notice"
 SYSTEM = Actor.system("system:sweep")
 
 
@@ -161,7 +152,7 @@ def _below(rung: str) -> Any:
     return or_(Case.deadline_state.is_(None), Case.deadline_state.in_(lower))
 
 
-def _ladder(c: Cutoffs, result: SweepResult, loud: Any) -> None:
+def climb(c: Cutoffs, result: SweepResult, loud: Any) -> None:
     """Climb every case that reached a new rung: add its Reminder, record the rung.
 
     ``loud`` is a SQL condition on ``Reminder`` columns for rungs with a side effect
@@ -251,7 +242,7 @@ def _ladder(c: Cutoffs, result: SweepResult, loud: Any) -> None:
     )
 
 
-def _recompute_provisional() -> int:
+def recompute_provisional() -> int:
     """Recompute provisional deadlines that a newly loaded year can now settle."""
     has_any = db.session.scalar(
         select(Case.id).where(Case.due_provisional, Case.status.in_(OPEN_STATUSES)).limit(1)
@@ -288,10 +279,6 @@ def _recompute_provisional() -> int:
 # --------------------------------------------------------------------------- delivery
 
 
-def smtp_configured() -> bool:
-    return bool(_cfg("SMTP_HOST", None))
-
-
 def _recipients(reminder: Reminder) -> list[str]:
     if reminder.unit_id is None:
         return []
@@ -325,62 +312,6 @@ def _message(reminder: Reminder, case: Case) -> tuple[str, str]:
     return subject, body
 
 
-def send_email(recipients: list[str], subject: str, body: str) -> None:
-    """Send one plain-text e-mail through the configured SMTP server."""
-    message = EmailMessage()
-    message["From"] = _cfg("SMTP_FROM", "sentinel@localhost")
-    message["To"] = ", ".join(recipients)
-    message["Subject"] = subject
-    message.set_content(body)
-    host = _cfg("SMTP_HOST", None)
-    port = int(_cfg("SMTP_PORT", 25))
-    with smtplib.SMTP(host, port, timeout=float(_cfg("SMTP_TIMEOUT", 10))) as smtp:
-        if _cfg("SMTP_STARTTLS", False):
-            smtp.starttls()
-        if _cfg("SMTP_USERNAME", None):
-            smtp.login(_cfg("SMTP_USERNAME", ""), _cfg("SMTP_PASSWORD", ""))
-        smtp.send_message(message)
-
-
-def document_dir() -> str:
-    return os.path.join(current_app.instance_path, "reminders")
-
-
-def write_notice(reminder: Reminder, case: Case, issued: datetime) -> str:
-    """Write the 《催办通知书》 DOCX; returns its path relative to the reminders folder."""
-    from docx import Document
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-
-    snap = workcalendar.snapshot()
-    today = issued.astimezone(SHANGHAI).date()
-    due_day = reminder.due_at.astimezone(SHANGHAI).date() if reminder.due_at else today
-    late_days = 0
-    day = due_day
-    while day < today:
-        day += timedelta(days=1)
-        late_days += snap.is_working_day(day)
-    unit = db.session.get(Unit, reminder.unit_id) if reminder.unit_id else None
-    doc = Document()
-    title = doc.add_heading("催办通知书", level=1)
-    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    number = doc.add_paragraph(f"催字〔{today.year}〕第 {reminder.id} 号")
-    number.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    doc.add_paragraph(f"{unit.name if unit else '承办单位'}：")
-    doc.add_paragraph(
-        f"    工单 #{case.id}《{case.title}》的办理时限为 {format_local(reminder.due_at)}，"
-        f"截至 {today.strftime('%Y年%m月%d日')} 已超期 {late_days} 个工作日。"
-        "请接到本通知后抓紧办理，于 1 个工作日内答复留言人并在平台反馈办理结果；"
-        "确有特殊情况的，请按程序申请延期。逾期未办结的，将列入通报。"
-    )
-    signature = doc.add_paragraph(f"政务新媒体留言办理平台\n{today.strftime('%Y年%m月%d日')}")
-    signature.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-    folder = os.path.join(document_dir(), str(case.id))
-    os.makedirs(folder, exist_ok=True)
-    name = f"催办通知书-{case.id}-{reminder.round}.docx"
-    doc.save(os.path.join(folder, name))
-    return f"{case.id}/{name}"
-
-
 def _units_with_email() -> set[int]:
     stmt = (
         select(user_units.c.unit_id)
@@ -391,9 +322,9 @@ def _units_with_email() -> set[int]:
     return set(db.session.scalars(stmt))
 
 
-def _loud() -> Any | None:
+def loud_condition() -> Any | None:
     """SQL condition for reminders that will be e-mailed; None when none will be."""
-    if not smtp_configured():
+    if not mailer.smtp_configured():
         return None
     loud: list[Any] = []
     units = _units_with_email()
@@ -407,141 +338,82 @@ def _loud() -> Any | None:
     return or_(*loud) if loud else None
 
 
-def _deliver(now: datetime, result: SweepResult, loud: Any | None) -> None:
-    from sentinel.jobs import enqueue
+_PENDING = Reminder.sent_at.is_(None)
 
-    pending = Reminder.sent_at.is_(None)
-    smtp = loud is not None
-    # Reminders with no side effect (in-app only) are marked delivered in one statement.
-    quiet = [pending, Reminder.kind != "notice"]
+
+def mark_quiet_delivered(now: datetime, loud: Any | None) -> int:
+    """Mark undelivered reminders with no side effect (in-app only) delivered, in one
+    statement; returns how many."""
+    quiet = [_PENDING, Reminder.kind != "notice"]
     if loud is not None:
         quiet.append(~loud)
-    result.delivered += db.session.execute(
-        update(Reminder)
-        .where(*quiet)
-        .values(sent_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    # E-mails and 《催办通知书》, one by one: a crash never repeats a committed one. The
-    # DOCX is written by a job (enqueued after commit) so the sweep stays fast.
+    return int(
+        db.session.execute(
+            update(Reminder)
+            .where(*quiet)
+            .values(sent_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+
+
+def pending_ids() -> list[int]:
+    """Undelivered reminders for this sweep, oldest first: at most ``SWEEP_DELIVERY_BATCH``
+    e-mails and ``SWEEP_MAX_DOCUMENTS`` 《催办通知书》 (the rest wait for the next sweep)."""
     batch = int(_cfg("SWEEP_DELIVERY_BATCH", 500))
     max_documents = int(_cfg("SWEEP_MAX_DOCUMENTS", 50))
     by_id = select(Reminder.id).order_by(Reminder.id)
-    ids = set(db.session.scalars(by_id.where(pending, Reminder.kind != "notice").limit(batch)))
+    ids = set(db.session.scalars(by_id.where(_PENDING, Reminder.kind != "notice").limit(batch)))
     ids |= set(
-        db.session.scalars(by_id.where(pending, Reminder.kind == "notice").limit(max_documents))
+        db.session.scalars(by_id.where(_PENDING, Reminder.kind == "notice").limit(max_documents))
     )
-    for reminder_id in sorted(ids):
-        reminder = db.session.get(Reminder, reminder_id)
-        if reminder is None or reminder.sent_at is not None:
-            continue
-        case = db.session.get(Case, reminder.case_id)
-        assert case is not None
-        recipients = _recipients(reminder) if smtp else []
-        if recipients:
-            subject, body = _message(reminder, case)
-            deliver_email(recipients, subject, body)
-            reminder.emailed = len(recipients)
-            result.emails += 1
-        if reminder.kind == "notice" and reminder.document_path is None:
-            enqueue(NOTICE_JOB, reminder_id=reminder.id)
-            result.documents += 1
-        reminder.sent_at = now
-        audit.record(
-            SYSTEM,
-            "case.reminder",
-            DEADLINE_OBJECT,
-            case.id,
-            kind=reminder.kind,
-            round=reminder.round,
-            emailed=reminder.emailed,
-        )
-        db.session.commit()
-        result.delivered += 1
-    result.backlog = (
-        db.session.scalar(select(func.count()).select_from(Reminder).where(pending)) or 0
-    )
+    return sorted(ids)
 
 
-def render_notice(reminder_id: int) -> str | None:
-    """Write the 《催办通知书》 of a notice reminder once (idempotent); returns its path."""
+@dataclass(frozen=True)
+class Delivery:
+    """What delivering one reminder did."""
+
+    emailed: bool
+    needs_document: bool  # a 《催办通知书》 to render (the caller enqueues the job)
+
+
+def deliver(reminder_id: int, now: datetime, smtp: bool) -> Delivery | None:
+    """Deliver one reminder: e-mail it (when ``smtp``), mark it delivered, audit; flush.
+
+    None when it was delivered already. The caller commits right after, so a delivered
+    reminder is never delivered again.
+    """
     reminder = db.session.get(Reminder, reminder_id)
-    if reminder is None or reminder.kind != "notice":
+    if reminder is None or reminder.sent_at is not None:
         return None
-    if reminder.document_path is None:
-        case = db.session.get(Case, reminder.case_id)
-        assert case is not None
-        reminder.document_path = write_notice(reminder, case, reminder.created_at)
-        db.session.flush()
-    return reminder.document_path
-
-
-def deliver_email(recipients: list[str], subject: str, body: str) -> None:
-    """Indirection for tests (a crash between two e-mails)."""
-    send_email(recipients, subject, body)
-
-
-def sweep(now: datetime | None = None) -> SweepResult:
-    """Run one deadline sweep (see the module docstring). Commits as it goes."""
-    started = time.monotonic()
-    now = now or utcnow()
-    result = SweepResult()
-    result.recomputed = _recompute_provisional()
-    db.session.commit()
-    loud = _loud()
-    _ladder(cutoffs(now), result, loud)
-    db.session.commit()
-    _deliver(now, result, loud)
-    result.seconds = time.monotonic() - started
-    log.info(
-        "deadline_sweep due_soon=%s overdue=%s created=%s delivered=%s emails=%s documents=%s "
-        "backlog=%s seconds=%.2f",
-        result.due_soon,
-        result.overdue,
-        sum(result.created.values()),
-        result.delivered,
-        result.emails,
-        result.documents,
-        result.backlog,
-        result.seconds,
+    case = db.session.get(Case, reminder.case_id)
+    assert case is not None
+    recipients = _recipients(reminder) if smtp else []
+    if recipients:
+        subject, body = _message(reminder, case)
+        mailer.send_email(recipients, subject, body)
+        reminder.emailed = len(recipients)
+    reminder.sent_at = now
+    audit.record(
+        SYSTEM,
+        "case.reminder",
+        DEADLINE_OBJECT,
+        case.id,
+        kind=reminder.kind,
+        round=reminder.round,
+        emailed=reminder.emailed,
     )
-    return result
-
-
-# --------------------------------------------------------------------------- watchdog
-
-
-def last_success() -> datetime | None:
-    return db.session.scalar(
-        select(func.max(JobRun.finished_at)).where(
-            JobRun.name == SWEEP_JOB, JobRun.status == "succeeded"
-        )
+    db.session.flush()
+    return Delivery(
+        emailed=bool(recipients),
+        needs_document=reminder.kind == "notice" and reminder.document_path is None,
     )
 
 
-def sweep_late_message(now: datetime | None = None, *, include_stale: bool = True) -> str | None:
-    """Why the sweep is late, or None. Never run is late only when there are deadlines."""
-    now = now or utcnow()
-    stale_after = int(_cfg("SWEEP_STALE_AFTER_S", 600))
-    last = last_success()
-    if last is None:
-        has_deadlines = db.session.scalar(
-            select(Case.id).where(Case.status.in_(OPEN_STATUSES), Case.due_at.is_not(None)).limit(1)
-        )
-        if has_deadlines is None:
-            return None
-        return (
-            "时限巡检从未成功运行：超期工单不会被标记和催办。"
-            "请检查定时任务（sentinel cron / sentinel serve）。"
-        )
-    if include_stale and now - last > timedelta(seconds=stale_after):
-        minutes = int((now - last).total_seconds() // 60)
-        return (
-            f"时限巡检已 {minutes} 分钟未成功运行（上次成功 {format_local(last)}）："
-            "超期工单可能未被催办。"
-        )
-    return None
+def backlog() -> int:
+    """How many reminders are still undelivered."""
+    return db.session.scalar(select(func.count()).select_from(Reminder).where(_PENDING)) or 0
 
 
 def reminders_for_units(unit_ids: set[int] | None, limit: int = 200) -> list[Reminder]:
