@@ -80,7 +80,7 @@ def handling(office, calendar) -> Case:
     return case
 
 
-def test_extension_needs_the_rules_approver_and_tells_the_asker(office, handling):
+def test_extension_needs_the_rules_approver_and_drafts_a_notice(office, handling):
     case = handling
     change = deadline_changes.request_change(
         office.actor("edu_handler"), case, "extension", 3, "需现场核查"
@@ -98,7 +98,7 @@ def test_extension_needs_the_rules_approver_and_tells_the_asker(office, handling
     assert change.status == "approved" and local(change.new_due_at) == local(case.due_at)
     assert case.deadline_round == 2
     notice = db.session.scalar(select(Reply).where(Reply.kind == "notice"))
-    assert notice is not None and "2026年03月16日" in notice.body
+    assert notice is not None and notice.status == "draft" and "2026年03月16日" in notice.body
     actions = [e.action for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert "case.deadline_change_requested" in actions
     assert "case.deadline_change_decided" in actions
