@@ -57,10 +57,6 @@ class LinearHead:
             x.data *= self.post_scale[x.indices]
         return x
 
-    def coef_for(self, class_index: int) -> np.ndarray:
-        """Linear weights of one class (binary models: class 1 positive, class 0 negated)."""
-        return self.model.class_coef(class_index)
-
 
 class LinearModel:
     """A fitted linear classifier reduced to numpy arrays (no scikit-learn at run time).
@@ -117,17 +113,6 @@ class LinearModel:
             )
             self._class_matrix = cached
         return cached
-
-    def class_coef(self, k: int) -> np.ndarray:
-        """Weights pushing towards class ``k`` (binary: class 0 gets the negated weights)."""
-        if self.coef.shape[0] == 1:
-            if k == 1:
-                return self.coef[0]
-            neg = getattr(self, "_neg", None)
-            if neg is None:
-                neg = self._neg = -self.coef[0]
-            return neg
-        return self.coef[k]
 
 
 def _expit(z: np.ndarray) -> np.ndarray:

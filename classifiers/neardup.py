@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 from typing import Any
 
 from classifiers.text import normalise
@@ -98,11 +98,6 @@ class NearDuplicateIndex:
             while self.max_items is not None and len(self._items) > self.max_items:
                 old, _ = self._items.popitem(last=False)
                 self._lsh.remove(old)
-
-    def add_many(self, items: Iterable[tuple[Hashable, str]]) -> None:
-        """Index several ``(key, text)`` pairs."""
-        for key, text in items:
-            self.add(key, text)
 
     def remove(self, key: Hashable) -> None:
         """Forget ``key`` (no error if absent)."""

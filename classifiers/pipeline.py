@@ -368,10 +368,6 @@ class Pipeline:
             model_version=self.version,
         )
 
-    def predict_one(self, text: str, **kwargs: Any) -> Prediction:
-        """Classify a single text."""
-        return self.predict([text], **kwargs)[0]
-
 
 # --- per-process cache ---------------------------------------------------------------------------
 

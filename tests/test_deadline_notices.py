@@ -366,4 +366,3 @@ def test_request_types_are_one_list_in_ui_api_and_classifier(app, office, traine
     assert rule_labels <= set(expected)
     bundle = Path(trained_models_dir) / active_version(trained_models_dir)
     assert set(pipeline.Pipeline.load(bundle).models.request_classes) <= set(expected)
-

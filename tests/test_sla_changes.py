@@ -29,17 +29,9 @@ def at(*args: int) -> datetime:
     return datetime(*args, tzinfo=SHANGHAI)
 
 
-def frozen(moment: datetime):
+def frozen(moment: datetime) -> _Frozen:
     """Freeze ``utcnow`` where the deadline services read it."""
-    value = moment.astimezone(UTC)
-    return (
-        mock.patch.multiple(
-            "sentinel.services",
-            **{},
-        )
-        if False
-        else _Frozen(value)
-    )
+    return _Frozen(moment.astimezone(UTC))
 
 
 class _Frozen:

@@ -34,10 +34,6 @@ class WorkCalendar(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     @property
-    def is_working(self) -> bool:
-        return self.kind in WORKING_KINDS
-
-    @property
     def kind_label(self) -> str:
         return DAY_KINDS.get(self.kind, self.kind)
 

@@ -291,10 +291,3 @@ def merge(actor: Actor, case: Case, into: Case, similarity: float | None = None)
     audit.record(actor, "case.merged_in", "case", into.id, from_case_id=case.id, items=moved)
     extra = {"similarity": similarity} if similarity is not None else {}
     _move(actor, case, t, into_case_id=into.id, items=moved, **extra)
-
-
-def get_case(case_id: int) -> Case:
-    case = db.session.get(Case, case_id)
-    if case is None:
-        raise NotFound(f"工单 #{case_id} 不存在")
-    return case
