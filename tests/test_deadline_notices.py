@@ -209,6 +209,17 @@ def test_rejection_says_so_and_drafts_nothing(app, office, handling):
     assert notices(handling) == []
 
 
+def test_no_approval_without_a_running_clock(office, handling):
+    """Approving after the answer would record a deadline change and a notice that aren't."""
+    change = request_extension(office, handling)
+    triage.answer(office.actor("edu_handler"), handling, "已答复。")
+    with pytest.raises(InvalidTransition, match="不在办理中"):
+        deadline_changes.decide_change(office.actor("duty"), change, True)
+    assert change.status == "pending" and notices(handling) == []
+    deadline_changes.decide_change(office.actor("duty"), change, False, "已答复，无需延期")
+    assert change.status == "rejected"
+
+
 def test_old_sent_notices_become_drafts_in_the_migration(tmp_path):
     from flask_migrate import upgrade
 

@@ -156,6 +156,9 @@ def decide_change(
     note = note.strip()[:MAX_REASON]
     if not approve and not note:
         raise ValidationFailed("驳回时请填写理由")
+    if approve and (case.status != "acknowledged" or case.due_at is None):
+        # Nothing to move and nobody to tell: approving would record a change that isn't.
+        raise InvalidTransition(f"工单已不在办理中，不能批准{label}，请驳回该申请")
     edited = _clean_notice(notice) if approve and notice and notice.strip() else None
     now = utcnow()
     change.status = "approved" if approve else "rejected"
@@ -163,7 +166,7 @@ def decide_change(
     change.decided_at = now
     change.decision_note = note or None
     draft: Reply | None = None
-    if approve and case.is_open and case.due_at is not None:
+    if approve and case.due_at is not None:
         case.extension_days += change.days
         sla.recompute(case)
         if change.kind == "pause":
