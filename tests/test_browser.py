@@ -210,3 +210,38 @@ def test_admin_edits_a_deadline_rule_in_its_table_row(server, browser, app, offi
     db.session.expire_all()
     assert db.session.get(DeadlineRule, rule_id).amount == wanted
     _shot(page, "deadline-rules")
+
+
+def test_approved_extension_drafts_a_notice_without_the_internal_reason(server, browser, office):
+    """延期: the handler asks with an internal reason; the approver sees the public wording,
+    approves, and the page says a draft awaits review (nothing was sent)."""
+    from sentinel.extensions import db
+    from sentinel.services import triage
+
+    case = office.case("请问学校门口的人行道什么时候修好？")
+    triage.dispatch(office.actor("duty"), case, office.edu)
+    triage.acknowledge(office.actor("edu_handler"), case)
+    db.session.commit()
+    internal = "局长出差，班子会议未开"
+    page = _page(browser)
+    _login(page, server, "edu_handler")
+    page.goto(f"{server}/cases/{case.id}")
+    form = page.locator("form[action$='/deadline-change']")
+    form.locator("select[name=kind]").select_option("extension")
+    form.locator("input[name=days]").fill("3")
+    form.locator("input[name=reason]").fill(internal)
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector(".flash-success")
+    assert "延期申请已提交" in page.inner_text(".flashes")
+    page.click("text=退出")
+
+    _login(page, server, "duty")
+    page.goto(f"{server}/cases/{case.id}")
+    offered = page.input_value("textarea[name=notice]")
+    assert "延长 3 个工作日" in offered and internal not in offered
+    page.click("button:has-text('批准延期')")
+    page.wait_for_selector(".flash-success")
+    assert "已批准延期；给留言人的延期告知已生成草稿，待审核发布" in page.inner_text(".flashes")
+    notice = page.locator("li:has(span.badge:has-text('草稿，待审核发布'))")
+    assert notice.locator("textarea[name=body]").input_value() == offered
+    _shot(page, "deadline-notice-draft")
