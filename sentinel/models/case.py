@@ -175,6 +175,7 @@ class Reply(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # answer; notice: what the asker is told of an approved 延期/暂停 (a draft until reviewed)
     kind: Mapped[str] = mapped_column(String(20), default="answer")
     status: Mapped[str] = mapped_column(String(20), default="draft")  # draft, final
     body: Mapped[str] = mapped_column(Text, default="")
