@@ -27,6 +27,9 @@ class DefaultConfig:
     # File import: uploads larger than this are refused with a clear message.
     IMPORT_MAX_BYTES = 50 * 1024 * 1024
     IMPORT_MAX_ROWS = 200_000
+    # A message dated more than this after its time of receipt is flagged as dated in the
+    # future (clocks of channels and office PCs drift a little; minutes, not hours).
+    INGEST_FUTURE_SKEW_SECONDS = 300
 
     # Login throttling (Flask-Limiter syntax), per client IP.
     LOGIN_RATE_LIMIT = "10 per minute"

@@ -23,6 +23,7 @@ from sentinel.extensions import db
 from sentinel.models import ImportBatch, Source
 from sentinel.services import importer, imports
 from sentinel.web.forms import submit
+from sentinel.web.uploads import upload_limit
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -61,10 +62,9 @@ def index() -> Any:
 
 
 @bp.route("/", methods=["POST"])
+@upload_limit("IMPORT_MAX_BYTES")  # larger than other bodies; holds for CSRF's read too
 @require("import.run")
 def upload() -> Any:
-    # Uploads may be larger than API bodies; this request alone gets the import limit.
-    request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
     source = db.session.get(Source, request.form.get("source_id", type=int) or 0)
     upload = request.files.get("file")
     if source is None or source not in _sources():
@@ -102,13 +102,22 @@ def mapping(batch_id: int) -> Any:
         if not submit(lambda: imports.start_batch(current_actor(), batch, chosen), None):
             return redirect(url_for("imports.mapping", batch_id=batch.id))
         return redirect(url_for("imports.show", batch_id=batch.id))
-    table = importer.read_table(batch.stored_path, batch.filename)
+    table = importer.read_file(batch.stored_path, batch.filename)
     return render_template(
         "imports/mapping.html",
         batch=batch,
         fields=importer.TARGET_FIELDS,
         preview=table.rows[:5],
     )
+
+
+@bp.route("/<int:batch_id>/retry", methods=["POST"])
+@require("import.run")
+def retry(batch_id: int) -> Any:
+    batch = _batch_or_404(batch_id)
+    # No success message: the progress page shows the batch running again.
+    submit(lambda: imports.retry_batch(current_actor(), batch), None)
+    return redirect(url_for("imports.show", batch_id=batch.id))
 
 
 @bp.route("/<int:batch_id>")
@@ -131,6 +140,7 @@ def status(batch_id: int) -> Any:
             "duplicates": batch.duplicate_rows,
             "errors": batch.error_rows,
             "percent": batch.percent,
+            "failure": batch.failure,
             "error_rows": batch.errors[:200],
         }
     )
