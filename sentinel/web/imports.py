@@ -58,6 +58,7 @@ def index() -> Any:
         batches=batches,
         sources=_sources(),
         max_mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024),
+        max_rows=current_app.config["IMPORT_MAX_ROWS"],
     )
 
 
