@@ -198,7 +198,7 @@ def test_failed_batch_says_why_stops_and_resumes_without_double_counting(
     again = client.post(
         f"/imports/{batch.id}/retry", data={"csrf_token": token_of(page)}, follow_redirects=True
     )
-    assert "只有失败的导入任务可以重试" in again.get_data(as_text=True)
+    assert "只有失败或已中断的导入任务可以重试" in again.get_data(as_text=True)
 
 
 def test_unexpected_error_fails_the_batch_for_the_cli_too(office, monkeypatch, runner, tmp_path):
@@ -299,3 +299,33 @@ def test_fuzz_the_upload_page_never_answers_500(client, office, app):
     # Nothing is left half-way: every batch is waiting for a mapping, done, or failed.
     statuses = set(db.session.scalars(select(ImportBatch.status)))
     assert statuses <= {"uploaded", "done", "failed"}
+
+
+def test_a_batch_whose_worker_died_can_be_retried_and_one_run_at_a_time(client, office, app):
+    from datetime import timedelta
+
+    from sentinel.models import utcnow
+    from sentinel.services import imports
+
+    login(client)
+    rows = [["编号", "内容"]] + [[str(i), f"第{i}条：井盖丢了"] for i in range(30)]
+    upload(client, office, csv_text(rows).encode(), "m.csv")
+    batch = db.session.scalars(select(ImportBatch)).one()
+    batch.mapping = {"external_id": "编号", "text": "内容"}
+    batch.status, batch.heartbeat_at = "running", utcnow()
+    db.session.commit()
+    # Another run holds the batch (fresh heartbeat): a second run does nothing.
+    assert imports.run_batch(batch.id).processed_rows == 0
+    assert db.session.scalar(select(func.count()).select_from(Item)) == 0
+    page = client.get(f"/imports/{batch.id}").get_data(as_text=True)
+    assert 'data-status="running"' in page
+    # The worker died: no heartbeat for longer than IMPORT_STALL_SECONDS.
+    batch.heartbeat_at = utcnow() - timedelta(seconds=app.config["IMPORT_STALL_SECONDS"] + 5)
+    db.session.commit()
+    assert client.get(f"/imports/{batch.id}/status").get_json()["stalled"] is True
+    page = client.get(f"/imports/{batch.id}").get_data(as_text=True)
+    assert 'data-status="stalled"' in page and "导入已中断" in page
+    client.post(f"/imports/{batch.id}/retry", data={"csrf_token": token_of(page)})
+    db.session.expire_all()
+    batch = db.session.get(ImportBatch, batch.id)
+    assert (batch.status, batch.ok_rows, batch.duplicate_rows) == ("done", 30, 0)

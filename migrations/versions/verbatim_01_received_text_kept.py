@@ -1,5 +1,5 @@
 """keep the received text: items.text_normalised, text_verbatim, posted_in_future;
-import_batches.failure
+import_batches.failure, heartbeat_at
 
 Until now ``items.text`` held ``normalise(received text)``. From here on it holds the text
 exactly as received and ``text_normalised`` the normalised form. The received text of
@@ -11,6 +11,7 @@ Revises: ed925f7bf81d
 Create Date: 2026-12-01 15:40:00
 
 """
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -32,6 +33,7 @@ def upgrade():
         )
     with op.batch_alter_table("import_batches", schema=None) as batch_op:
         batch_op.add_column(sa.Column("failure", sa.String(length=500), nullable=True))
+        batch_op.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
     # Pre-migration rows: the stored text is the normalised form (not what was received).
     op.execute("UPDATE items SET text_normalised = text")
     with op.batch_alter_table("items", schema=None) as batch_op:
@@ -43,6 +45,7 @@ def upgrade():
 
 def downgrade():
     with op.batch_alter_table("import_batches", schema=None) as batch_op:
+        batch_op.drop_column("heartbeat_at")
         batch_op.drop_column("failure")
     # The normalised form is what the old schema kept in ``text``.
     op.execute("UPDATE items SET text = text_normalised")

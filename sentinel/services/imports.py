@@ -14,8 +14,10 @@ import os
 import secrets
 import traceback
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy import and_, or_, update
 
 from sentinel.auth.permissions import Actor
 from sentinel.errors import InvalidTransition, ValidationFailed
@@ -111,9 +113,11 @@ def start_batch(actor: Actor, batch: ImportBatch, mapping: dict[str, str]) -> No
 
 
 def retry_batch(actor: Actor, batch: ImportBatch) -> None:
-    """Queue a failed batch again; it resumes after the rows already imported."""
-    if batch.status != "failed":
-        raise InvalidTransition("只有失败的导入任务可以重试")
+    """Queue a failed (or stalled: running, its worker gone) batch again; it resumes after
+    the rows already imported."""
+    stalled = batch.stalled(utcnow(), current_app.config["IMPORT_STALL_SECONDS"])
+    if batch.status != "failed" and not stalled:
+        raise InvalidTransition("只有失败或已中断的导入任务可以重试")
     if not batch.mapping:
         raise InvalidTransition("该导入任务尚未设置列映射")
     batch.status = "queued"
@@ -153,15 +157,20 @@ def run_batch(
     batch = db.session.get(ImportBatch, batch_id)
     if batch is None:
         raise ValidationFailed(f"导入任务 {batch_id} 不存在")
-    if batch.status == "done":
+    if not _claim(batch_id):
+        # Done, or another run is importing it (a retry by hand while the job's own retry
+        # runs): one run at a time keeps the counters right.
+        db.session.rollback()
+        batch = db.session.get(ImportBatch, batch_id)
+        assert batch is not None
+        log.info("import_skipped batch_id=%s status=%s", batch_id, batch.status)
         return batch
+    db.session.refresh(batch)
     actor = Actor(label=f"import:{batch.id}", user_id=batch.created_by_id)
     if not commit_each_chunk:
         # Nothing of an earlier run is kept when chunks are not committed one by one.
         _reset_counters(batch)
     resume_at = batch.processed_rows
-    batch.status = "running"
-    batch.failure = None
     db.session.commit()
     unexpected: Exception | None = None
     try:
@@ -186,6 +195,7 @@ def run_batch(
             errors.extend(e.as_dict() for e in row_errors)
             batch.processed_rows += consumed
             batch.errors = errors[:MAX_STORED_ERRORS]
+            batch.heartbeat_at = utcnow()
             if commit_each_chunk:
                 db.session.commit()
             if progress:
@@ -220,6 +230,31 @@ def run_batch(
     if unexpected is not None and raise_unexpected:
         raise ImportInterrupted(f"import {batch_id} stopped") from unexpected
     return batch
+
+
+def _claim(batch_id: int) -> bool:
+    """Mark the batch running if no other run holds it; True when this run may import."""
+    now = utcnow()
+    stalled_before = now - timedelta(seconds=current_app.config["IMPORT_STALL_SECONDS"])
+    claimed = db.session.execute(
+        update(ImportBatch)
+        .where(
+            ImportBatch.id == batch_id,
+            or_(
+                ImportBatch.status.in_(("uploaded", "queued", "failed")),
+                and_(
+                    ImportBatch.status == "running",
+                    or_(
+                        ImportBatch.heartbeat_at.is_(None),
+                        ImportBatch.heartbeat_at < stalled_before,
+                    ),
+                ),
+            ),
+        )
+        .values(status="running", heartbeat_at=now, failure=None)
+    )
+    db.session.commit()
+    return claimed.rowcount == 1
 
 
 def _fail(batch_id: int, actor: Actor, message: str, *, kind: str) -> ImportBatch:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from sentinel.auth.permissions import current_actor, require, scope_unit_ids
 from sentinel.extensions import db
-from sentinel.models import ImportBatch, Source
+from sentinel.models import ImportBatch, Source, utcnow
 from sentinel.services import importer, imports
 from sentinel.web.forms import submit
 from sentinel.web.uploads import upload_limit
@@ -124,7 +124,17 @@ def retry(batch_id: int) -> Any:
 @bp.route("/<int:batch_id>")
 @require("import.run")
 def show(batch_id: int) -> Any:
-    return render_template("imports/show.html", batch=_batch_or_404(batch_id))
+    batch = _batch_or_404(batch_id)
+    return render_template(
+        "imports/show.html", batch=batch, stalled=_stalled(batch), stall_note=STALL_NOTE
+    )
+
+
+STALL_NOTE = "导入已中断：长时间没有进展，后台任务进程可能已停止。已导入的行已保存，可重试。"
+
+
+def _stalled(batch: ImportBatch) -> bool:
+    return batch.stalled(utcnow(), current_app.config["IMPORT_STALL_SECONDS"])
 
 
 @bp.route("/<int:batch_id>/status")
@@ -141,7 +151,8 @@ def status(batch_id: int) -> Any:
             "duplicates": batch.duplicate_rows,
             "errors": batch.error_rows,
             "percent": batch.percent,
-            "failure": batch.failure,
+            "failure": batch.failure or (STALL_NOTE if _stalled(batch) else None),
+            "stalled": _stalled(batch),
             "error_rows": batch.errors[:200],
         }
     )

@@ -117,10 +117,10 @@
               tr.appendChild(a); tr.appendChild(b); errorsBody.appendChild(tr);
             });
           }
-          progress.dataset.status = s.status;
-          if (s.status === "done" || s.status === "failed") {
+          progress.dataset.status = s.stalled ? "stalled" : s.status;
+          if (s.status === "done" || s.status === "failed" || s.stalled) {
             progress.querySelector(".done-note").hidden = s.status !== "done";
-            progress.querySelector(".failed-note").hidden = s.status !== "failed";
+            progress.querySelector(".failed-note").hidden = s.status === "done";
             return;
           }
           if (s.processed !== lastProcessed) { lastProcessed = s.processed; delay = 1000; }
@@ -128,6 +128,6 @@
         })
         .catch(later);
     }
-    if (progress.dataset.status !== "done" && progress.dataset.status !== "failed") refresh();
+    if (["done", "failed", "stalled"].indexOf(progress.dataset.status) < 0) refresh();
   }
 })();
