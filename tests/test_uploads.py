@@ -181,7 +181,7 @@ def test_failed_batch_says_why_stops_and_resumes_without_double_counting(
     status = client.get(f"/imports/{batch.id}/status").get_json()
     assert status["status"] == "failed" and status["failure"] == batch.failure
     page = client.get(f"/imports/{batch.id}").get_data(as_text=True)
-    assert "导入失败" in page and f"/imports/{batch.id}/retry" in page
+    assert "导入未完成" in page and f"/imports/{batch.id}/retry" in page
     assert 'data-status="failed"' in page  # the page script does not poll a finished batch
 
     monkeypatch.setattr(ingest, "ingest_items", real)
