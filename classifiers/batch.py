@@ -1,16 +1,14 @@
 """Batch classification of a file: JSONL, CSV or XLSX in, JSONL out.
 
 Input rows: JSONL objects ``{"id": ..., "text": ...}``, or CSV/XLSX with a ``text`` column
-(and optionally ``id``; otherwise the 1-based row number is the id). Text files may be
-UTF-8 with or without BOM, GBK or GB18030 (what offices' Excel exports use). Output: one
+(and optionally ``id``; otherwise the 1-based row number is the id). Files are decoded and
+read by :mod:`classifiers.tabular`, the reader every upload and import uses. Output: one
 JSON object per input row, in input order; a row that cannot be classified gets
 ``{"id": ..., "error": "<中文说明>"}`` and the others are classified.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -18,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from classifiers import tabular
+
 __all__ = ["InputError", "Row", "classify_file", "decode_bytes", "read_rows", "read_table"]
 
 BATCH = 512
 
 
-class InputError(Exception):
-    """The input file as a whole cannot be read (message in Chinese)."""
+# The input file as a whole cannot be read (message in Chinese): the reader's error.
+InputError = tabular.TableError
 
 
 @dataclass(frozen=True)
@@ -38,28 +38,8 @@ class Row:
 
 
 def decode_bytes(data: bytes) -> str:
-    """Decode a text file in UTF-8 (with or without BOM), GB18030/GBK, or a detected codec."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")  # a superset of GBK and GB2312
-    except UnicodeDecodeError:
-        pass
-    # A UTF-8 file with a few damaged bytes (a truncated export, one bad cell): keep it,
-    # with U+FFFD in the damaged places, rather than refuse the whole file.
-    lenient = data.decode("utf-8", errors="replace")
-    if lenient.count("\ufffd") <= max(3, len(lenient) // 1000):
-        return lenient
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None:
-        raise InputError("无法识别文件编码（支持 UTF-8、UTF-8 BOM、GBK、GB18030）")
-    return str(best)
+    """Decode a text file with the one decoder (:func:`classifiers.tabular.decode_text`)."""
+    return tabular.decode_text(data).text
 
 
 def _format_of(path: Path) -> str:
@@ -74,52 +54,15 @@ def _format_of(path: Path) -> str:
 
 
 def read_table(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a CSV or XLSX file as dicts keyed by the (stripped) header."""
-    fmt = _format_of(path)
-    if fmt == "xlsx":
-        yield from _read_xlsx(path)
-    elif fmt == "csv":
-        yield from _read_csv(path)
-    else:
+    """Rows of a CSV or XLSX file as dicts keyed by the cleaned header (one reader for every
+    upload: :func:`classifiers.tabular.read_table`)."""
+    if _format_of(path) == "jsonl":
         raise InputError("需要 CSV 或 XLSX 文件")
-
-
-def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
-    text = decode_bytes(path.read_bytes())
-    # Decide the delimiter on the header line only: message bodies are full of tabs.
-    header_line = text.split("\n", 1)[0]
-    tabs = path.suffix.lower() == ".tsv" or header_line.count("\t") > header_line.count(",")
-    delimiter = "\t" if tabs else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    if header is None:
+    try:
+        table = tabular.read_table(path.read_bytes(), path.name)
+    except tabular.EmptyFile:
         return
-    header = [h.strip().lstrip("\ufeff") for h in header]
-    for values in reader:
-        if not any(v.strip() for v in values):
-            continue
-        yield {h: (values[i] if i < len(values) else None) for i, h in enumerate(header)}
-
-
-def _read_xlsx(path: Path) -> Iterator[dict[str, Any]]:
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises several unrelated types for a bad file
-        raise InputError(f"无法读取 Excel 文件：{exc}") from exc
-    try:
-        rows = wb.worksheets[0].iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            return
-        names = ["" if h is None else str(h).strip() for h in header]
-        for values in rows:
-            if values is None or all(v is None or str(v).strip() == "" for v in values):
-                continue
-            yield {h: (values[i] if i < len(values) else None) for i, h in enumerate(names)}
-    finally:
-        wb.close()
+    yield from tabular.iter_dicts(table)
 
 
 _TEXT_COLUMNS = ("text", "正文", "内容", "留言详情")

@@ -52,6 +52,10 @@ def register_extensions(app: Flask) -> None:
     from sentinel.extensions import csrf, db, limiter, login_manager, migrate
 
     sqlite_fix.install()
+    from sentinel.web.uploads import UploadRequest
+
+    # Upload views' size limits must hold before CSRF reads the form (see web/uploads.py).
+    app.request_class = UploadRequest
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
     csrf.init_app(app)

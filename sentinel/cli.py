@@ -192,6 +192,8 @@ def import_command(path: str, source_name: str, mappings: tuple[str, ...]) -> No
         wait_for_in_process_jobs()
     except SentinelError as exc:
         _fail(exc)
+    if batch.failure:
+        click.echo(f"导入失败：{batch.failure}", err=True)
     for error in batch.errors[:50]:
         row = f"第 {error['row']} 行：" if error.get("row") else ""
         click.echo(f"  错误 {row}{error['message']}", err=True)

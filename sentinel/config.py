@@ -28,6 +28,12 @@ class DefaultConfig:
     # File import: uploads larger than this are refused with a clear message.
     IMPORT_MAX_BYTES = 50 * 1024 * 1024
     IMPORT_MAX_ROWS = 200_000
+    # An import "running" with no chunk committed for this long has lost its worker: the
+    # job's retry may take it over, and the page offers 重试.
+    IMPORT_STALL_SECONDS = 600
+    # A message dated more than this after its time of receipt is flagged as dated in the
+    # future (clocks of channels and office PCs drift a little; minutes, not hours).
+    INGEST_FUTURE_SKEW_SECONDS = 300
 
     # Login throttling (Flask-Limiter syntax), per client IP.
     LOGIN_RATE_LIMIT = "10 per minute"

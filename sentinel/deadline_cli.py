@@ -14,17 +14,6 @@ from sentinel.extensions import db
 CLI_ACTOR = Actor(label="cli")
 
 
-def _read_text(path: str) -> str:
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise click.ClickException("无法识别文件编码（请使用 UTF-8 或 GBK）")
-
-
 def _after_calendar_change() -> int:
     """Recompute provisional deadlines once a missing year may have been loaded."""
     try:
@@ -68,7 +57,9 @@ def import_command(path: str) -> None:
     from sentinel.services import workcalendar
 
     try:
-        result = workcalendar.import_schedule(CLI_ACTOR, _read_text(path))
+        with open(path, "rb") as fh:
+            rows = workcalendar.read_schedule_file(fh.read(), path)
+        result = workcalendar.import_schedule(CLI_ACTOR, rows)
         recomputed = _after_calendar_change()
         db.session.commit()
     except SentinelError as exc:

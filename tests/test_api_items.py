@@ -195,7 +195,7 @@ def test_get_item_returns_it_to_its_own_source_only(client, office):
     assert response.status_code == 200
     body = response.get_json()
     assert body["id"] == created["id"] and body["case_id"] == created["case_id"]
-    assert body["external_id"] == "wb-1" and body["text"] == "请问社保卡在哪里补办?"  # normalised
+    assert body["external_id"] == "wb-1" and body["text"] == "请问社保卡在哪里补办？"  # as received
     other = client.get(
         f"/api/v1/items/{created['id']}", headers={"Authorization": f"Bearer {office.other_token}"}
     )

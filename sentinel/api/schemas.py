@@ -52,9 +52,13 @@ class ItemOut(BaseModel):
     source: str
     kind: str
     text: str
+    # False: ``text`` is the normalised form (item stored before received texts were kept).
+    text_verbatim: bool = True
     author: str | None
     url: str | None
     created_at: datetime | None
+    # ``created_at`` was later than ``received_at`` beyond the clock-skew allowance.
+    created_in_future: bool = False
     received_at: datetime
     duplicate: bool
     topic: str | None = None

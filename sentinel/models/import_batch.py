@@ -38,6 +38,11 @@ class ImportBatch(Base):
     duplicate_rows: Mapped[int] = mapped_column(default=0)
     error_rows: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Why a failed batch stopped (Chinese, shown to the user); None unless status is failed.
+    failure: Mapped[str | None] = mapped_column(String(500))
+    # Set when a run claims the batch and at every committed chunk: a "running" batch whose
+    # heartbeat is old has lost its worker and may be claimed again (or retried by hand).
+    heartbeat_at: Mapped[datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
@@ -48,6 +53,13 @@ class ImportBatch(Base):
     @property
     def status_label(self) -> str:
         return IMPORT_STATUSES.get(self.status, self.status)
+
+    def stalled(self, now: datetime, after_seconds: int) -> bool:
+        """Running, but no chunk committed for ``after_seconds``: its worker is gone."""
+        if self.status != "running":
+            return False
+        beat = self.heartbeat_at or self.created_at
+        return (now - beat).total_seconds() > after_seconds
 
     @property
     def percent(self) -> int:

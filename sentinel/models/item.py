@@ -34,12 +34,22 @@ class Item(Base):
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
     external_id: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20), default="comment")
-    text: Mapped[str] = mapped_column(Text)  # normalised
+    # What the member of the public wrote, exactly as received (the record kept for 信箱 and
+    # 12345 archives) — unless ``text_verbatim`` is False, see there.
+    text: Mapped[str] = mapped_column(Text)
+    # ``classifiers.text.normalise(text)``: what classification, hashing and search use.
+    text_normalised: Mapped[str] = mapped_column(Text)
+    # False for items stored before the received text was kept (migration verbatim_01): their
+    # ``text`` is the normalised form and the original could not be recovered.
+    text_verbatim: Mapped[bool] = mapped_column(default=True)
     # SHA-256 of the normalised text: exact duplicates share it.
     text_hash: Mapped[str] = mapped_column(String(64), index=True)
     author: Mapped[str | None] = mapped_column(String(200))
     url: Mapped[str | None] = mapped_column(String(2000))
-    posted_at: Mapped[datetime | None]
+    posted_at: Mapped[datetime | None]  # as the channel or file gave it
+    # ``posted_at`` was later than the time of receipt (beyond INGEST_FUTURE_SKEW_SECONDS):
+    # kept as given but flagged, and the case is ordered by the time of receipt instead.
+    posted_in_future: Mapped[bool] = mapped_column(default=False)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Fields the channel sent that we do not model (engagement counts, ...): kept, not lost.
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)

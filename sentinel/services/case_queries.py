@@ -10,6 +10,7 @@ from flask import g
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
+from classifiers.text import normalise
 from sentinel.auth.permissions import case_scope
 from sentinel.extensions import db
 from sentinel.models import Case, Item, User
@@ -128,14 +129,15 @@ def case_query(user: User, filters: CaseFilters) -> Select[tuple[Case]]:
         if filters.q.lstrip("#").isdigit():
             stmt = stmt.where(Case.id == int(filters.q.lstrip("#")))
         else:
-            pattern = (
-                "%" + filters.q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-            )
+            # The normalised text is searched, with the query normalised the same way, so
+            # full-width/half-width and line breaks do not decide whether a message is found.
+            q = normalise(filters.q)
+            pattern = "%" + q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
             # Correlated EXISTS: only the items of cases that pass the other filters (the
             # open queue, not years of closed cases) are scanned for the substring.
             stmt = stmt.where(
                 select(Item.id)
-                .where(Item.case_id == Case.id, Item.text.like(pattern, escape="\\"))
+                .where(Item.case_id == Case.id, Item.text_normalised.like(pattern, escape="\\"))
                 .exists()
             )
     return stmt

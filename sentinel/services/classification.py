@@ -50,7 +50,7 @@ def classify_items(items: list[Item]) -> int:
         return 0
     cfg = current_app.config
     predictions = pipeline.predict(
-        [item.text for item in items],
+        [item.text_normalised for item in items],
         engagement=[item.extra or None for item in items],
         topic_threshold=cfg.get("TOPIC_THRESHOLD"),
     )
@@ -130,7 +130,7 @@ def _index() -> Any:
             _state.max_case_id = 0
         since = utcnow() - timedelta(days=cfg["NEARDUP_WINDOW_DAYS"])
         rows = db.session.execute(
-            select(Case.id, Item.text)
+            select(Case.id, Item.text_normalised)
             .join(Item, Item.case_id == Case.id)
             .where(
                 Case.id > _state.max_case_id,
@@ -163,7 +163,9 @@ def _near_duplicates(items: list[Item]) -> None:
         case = item.case
         if case.status != "new" or case.ask_count != 1:
             continue
-        hits = [(k, s) for k, s in index.query(item.text) if k != case.id and k < case.id]
+        hits = [
+            (k, s) for k, s in index.query(item.text_normalised) if k != case.id and k < case.id
+        ]
         if not hits:
             continue
         target_id, similarity = hits[0]

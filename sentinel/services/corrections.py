@@ -82,7 +82,7 @@ def training_rows() -> Iterator[dict[str, Any]]:
     texts = (
         dict(
             db.session.execute(
-                select(Item.id, Item.text).where(Item.id.in_({k[0] for k in latest}))
+                select(Item.id, Item.text_normalised).where(Item.id.in_({k[0] for k in latest}))
             ).all()
         )
         if latest

@@ -1,24 +1,26 @@
-"""CSV/XLSX import: decode office encodings, map columns, turn rows into items.
+"""CSV/XLSX import: map columns, turn rows into items.
 
-Offices export from Excel and WPS: UTF-8 with or without BOM, GBK and GB18030 are all
-common. GB18030 is a superset of GBK, so one strict attempt at each of UTF-8 and
-GB18030 recognises them all without guessing.
+Files are read by :mod:`classifiers.tabular` — the one decoder and CSV/XLSX reader every
+upload uses (UTF-8 with or without BOM, UTF-16 with BOM, GBK/GB18030, Big5; undecodable
+files are refused, never decoded with replacement characters).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from classifiers import tabular
+from classifiers.tabular import Table
 from sentinel.errors import ValidationFailed
 from sentinel.services.ingest import IncomingItem
 from sentinel.timefmt import SHANGHAI
+
+__all__ = ["Table"]  # re-exported for callers that type-annotate tables
 
 TARGET_FIELDS = {
     "text": "留言内容（必填）",
@@ -41,9 +43,23 @@ HEADER_GUESSES = {
         "评论内容",
         "详情",
         "诉求内容",
+        # Traditional forms (Big5 files from Hong Kong/Taiwan correspondents)
+        "留言內容",
+        "內容",
+        "詳情",
     ),
-    "title": ("title", "subject", "留言主题", "主题", "标题"),
-    "external_id": ("external_id", "id", "留言编号", "编号", "工单号", "评论id", "序号"),
+    "title": ("title", "subject", "留言主题", "主题", "标题", "主題", "標題"),
+    "external_id": (
+        "external_id",
+        "id",
+        "留言编号",
+        "编号",
+        "工单号",
+        "评论id",
+        "序号",
+        "編號",
+        "序號",
+    ),
     "author": ("author", "user", "留言用户", "用户", "作者", "昵称", "留言人", "网友"),
     "created_at": (
         "created_at",
@@ -54,6 +70,8 @@ HEADER_GUESSES = {
         "发布时间",
         "日期",
         "评论时间",
+        "留言時間",
+        "時間",
     ),
     "url": ("url", "link", "链接", "网址"),
     "kind": ("kind", "type", "类型"),
@@ -87,93 +105,20 @@ DATE_FORMATS = (
 MAX_TEXT = 20000
 
 
-def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Decode a text file as UTF-8 (with or without BOM) or GB18030/GBK."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+def read_bytes(data: bytes, filename: str, *, max_rows: int | None = None) -> Table:
+    """Read an uploaded CSV/XLSX file (see :mod:`classifiers.tabular`); a file that cannot
+    be read, or has more than ``max_rows`` data rows, raises ValidationFailed."""
     try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030"), "gb18030"
-    except UnicodeDecodeError:
-        raise ValidationFailed(
-            "无法识别文件编码：请另存为 UTF-8 或 GBK/GB18030 编码的 CSV，或 XLSX 文件"
-        ) from None
+        return tabular.read_table(data, filename, max_rows=max_rows)
+    except tabular.TableError as exc:
+        raise ValidationFailed(exc.message) from None
 
 
-@dataclass
-class Table:
-    columns: list[str]
-    rows: list[dict[str, Any]]
-    encoding: str | None
-
-
-def read_table(path: str, filename: str | None = None) -> Table:
-    """Read a CSV or XLSX file into columns and row dicts (row order kept)."""
-    name = (filename or path).lower()
-    if name.endswith(".xlsx"):
-        return _read_xlsx(path)
-    if name.endswith((".csv", ".txt", ".tsv")):
-        with open(path, "rb") as fh:
-            text, encoding = decode_bytes(fh.read())
-        return _read_csv(text, encoding)
-    raise ValidationFailed("只支持 CSV 或 XLSX 文件")
-
-
-def _read_csv(text: str, encoding: str) -> Table:
-    sample = text[:4096]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t;")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ValidationFailed("文件是空的") from None
-    columns = _clean_header(header)
-    rows = []
-    for values in reader:
-        if not any(v.strip() for v in values):
-            continue
-        rows.append(dict(zip(columns, values, strict=False)))
-    return Table(columns, rows, encoding)
-
-
-def _read_xlsx(path: str) -> Table:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception:
-        raise ValidationFailed("XLSX 文件无法打开，可能已损坏或不是 Excel 文件") from None
-    try:
-        sheet = workbook.worksheets[0]
-        it = sheet.iter_rows(values_only=True)
-        header = next(it, None)
-        if header is None:
-            raise ValidationFailed("文件是空的")
-        columns = _clean_header(["" if v is None else str(v) for v in header])
-        rows = []
-        for values in it:
-            if values is None or all(v is None or str(v).strip() == "" for v in values):
-                continue
-            rows.append(dict(zip(columns, values, strict=False)))
-    finally:
-        workbook.close()
-    return Table(columns, rows, None)
-
-
-def _clean_header(header: list[str]) -> list[str]:
-    columns: list[str] = []
-    for index, name in enumerate(header):
-        name = (name or "").strip().lstrip("\ufeff") or f"第{index + 1}列"
-        while name in columns:
-            name += "_"
-        columns.append(name)
-    return columns
+def read_file(path: str, filename: str | None = None, *, max_rows: int | None = None) -> Table:
+    """:func:`read_bytes` for a stored file (``filename`` decides the format)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return read_bytes(data, filename or path, max_rows=max_rows)
 
 
 def guess_mapping(columns: list[str]) -> dict[str, str]:
@@ -219,7 +164,8 @@ class RowError:
         return {"row": self.row, "message": self.message}
 
 
-def _cell(row: dict[str, Any], mapping: dict[str, str], field: str) -> str:
+def _raw_cell(row: dict[str, Any], mapping: dict[str, str], field: str) -> str:
+    """The cell as written (not stripped): a message's text is kept as received."""
     column = mapping.get(field)
     if not column:
         return ""
@@ -228,18 +174,34 @@ def _cell(row: dict[str, Any], mapping: dict[str, str], field: str) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    return str(value)
+
+
+def _cell(row: dict[str, Any], mapping: dict[str, str], field: str) -> str:
+    return _raw_cell(row, mapping, field).strip()
 
 
 def row_to_item(row: dict[str, Any], mapping: dict[str, str]) -> IncomingItem:
-    """One mapped row as an item; raises ValueError with a Chinese message when invalid."""
-    text = _cell(row, mapping, "text")
+    """One mapped row as an item; raises ValueError with a Chinese message when invalid.
+
+    The text is kept exactly as the cell holds it (with the subject line in front when a
+    title column is mapped); ingest stores its normalised form separately.
+    """
+    surplus = row.get(tabular.EXTRA)
+    if surplus:
+        raise ValueError(
+            f"该行比表头多出 {len(surplus)} 个单元格（内容中的逗号需用引号括起来），"
+            "为免截断留言未导入"
+        )
+    text = _raw_cell(row, mapping, "text")
     title = _cell(row, mapping, "title")
-    if title and text and not text.startswith(title):
-        text = f"{title}\n{text}"
-    elif title and not text:
-        text = title
-    if not text:
+    # ``plain`` is the stripped composition earlier versions stored and derived ids from.
+    plain = text.strip()
+    if title and plain and not plain.startswith(title):
+        text, plain = f"{title}\n{text}", f"{title}\n{plain}"
+    elif title and not plain:
+        text = plain = title
+    if not plain:
         raise ValueError("留言内容为空")
     if len(text) > MAX_TEXT:
         raise ValueError(f"留言内容超过 {MAX_TEXT} 字")
@@ -250,7 +212,7 @@ def row_to_item(row: dict[str, Any], mapping: dict[str, str]) -> IncomingItem:
     if not external_id:
         # No id column: derive one from the content, so importing the same file twice
         # (or the same row from two exports) is a no-op.
-        basis = "\x1f".join([text, posted.isoformat() if posted else "", author or ""])
+        basis = "\x1f".join([plain, posted.isoformat() if posted else "", author or ""])
         external_id = "row-" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
     url = _cell(row, mapping, "url")[:2000] or None
     return IncomingItem(
@@ -259,22 +221,23 @@ def row_to_item(row: dict[str, Any], mapping: dict[str, str]) -> IncomingItem:
 
 
 def iter_chunks(
-    rows: list[dict[str, Any]], mapping: dict[str, str], size: int = 500
+    table: Table, mapping: dict[str, str], size: int = 500, start: int = 0
 ) -> Iterator[tuple[list[IncomingItem], list[RowError], int]]:
-    """Yield (items, row errors, rows consumed) per chunk; duplicates inside a chunk are
-    dropped (they would be re-deliveries anyway)."""
+    """Yield (items, row errors, rows consumed) per chunk of ``table``'s rows, beginning at
+    row index ``start`` (a resumed import); duplicates inside a chunk are dropped (they
+    would be re-deliveries anyway). Row errors carry the spreadsheet row number."""
     if "text" not in mapping and "title" not in mapping:
         raise ValidationFailed("请指定“留言内容”对应的列")
-    for start in range(0, len(rows), size):
+    for first in range(start, len(table.rows), size):
         items: list[IncomingItem] = []
         errors: list[RowError] = []
         seen: set[str] = set()
-        chunk = rows[start : start + size]
-        for offset, row in enumerate(chunk):
+        chunk = table.rows[first : first + size]
+        for row, number in zip(chunk, table.numbers[first : first + size], strict=True):
             try:
                 item = row_to_item(row, mapping)
             except ValueError as exc:
-                errors.append(RowError(start + offset + 2, str(exc)))
+                errors.append(RowError(number, str(exc)))
                 continue
             if item.external_id in seen:
                 continue

@@ -1,10 +1,23 @@
-"""Import batches: create from an upload, set the mapping, run (from a job or the CLI)."""
+"""Import batches: create from an upload, set the mapping, run (from a job or the CLI).
+
+A batch that fails says why (``ImportBatch.failure``), stops, and can be retried. The rows
+of each chunk and the batch's counters are committed together, so a retry (or a job that
+runs again after its worker died) resumes after the last committed chunk and counts each
+row once.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import secrets
+import traceback
 from collections.abc import Callable
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import and_, or_, update
 
 from sentinel.auth.permissions import Actor
 from sentinel.errors import InvalidTransition, ValidationFailed
@@ -17,42 +30,70 @@ log = logging.getLogger(__name__)
 MAX_STORED_ERRORS = 1000
 
 
+class ImportInterrupted(RuntimeError):
+    """An import stopped on an unexpected error (recorded on the batch); raised to the job
+    runner so the job is retried, and the retry resumes where the import stopped."""
+
+
+def _max_rows() -> int | None:
+    value = current_app.config.get("IMPORT_MAX_ROWS")
+    return int(value) if value else None
+
+
 def create_batch(
     actor: Actor, source: Source, filename: str, data: bytes, upload_dir: str
 ) -> ImportBatch:
-    """Store an uploaded file and read its header; the batch waits for a column mapping."""
+    """Read an uploaded file and keep it; the batch waits for a column mapping.
+
+    The file is read (decoded, parsed, row count checked against ``IMPORT_MAX_ROWS``)
+    before anything is written, so a refused upload leaves no file behind.
+    """
     if not data:
         raise ValidationFailed("文件是空的")
+    table = importer.read_bytes(data, filename, max_rows=_max_rows())
     path = importer.stored_upload_path(upload_dir, secrets.token_hex(12), filename)
-    with open(path, "wb") as fh:
-        fh.write(data)
-    table = importer.read_table(path, filename)
-    batch = ImportBatch(
-        source_id=source.id,
-        filename=filename[:255],
-        stored_path=path,
-        encoding=table.encoding,
-        columns=table.columns,
-        mapping=importer.guess_mapping(table.columns),
-        total_rows=len(table.rows),
-        created_by_id=actor.user_id,
-    )
-    db.session.add(batch)
-    db.session.flush()
-    audit.record(
-        actor,
-        "import.upload",
-        "import",
-        batch.id,
-        source_id=source.id,
-        rows=len(table.rows),
-        encoding=table.encoding,
-    )
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+        batch = ImportBatch(
+            source_id=source.id,
+            filename=filename[:255],
+            stored_path=path,
+            encoding=table.encoding,
+            columns=table.columns,
+            mapping=importer.guess_mapping(table.columns),
+            total_rows=len(table.rows),
+            created_by_id=actor.user_id,
+        )
+        db.session.add(batch)
+        db.session.flush()
+        audit.record(
+            actor,
+            "import.upload",
+            "import",
+            batch.id,
+            source_id=source.id,
+            rows=len(table.rows),
+            encoding=table.encoding,
+        )
+    except BaseException:
+        discard_file(path)
+        raise
     return batch
 
 
+def discard_file(path: str) -> None:
+    """Remove a stored upload (a refused or abandoned one); a missing file is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
 def start_batch(actor: Actor, batch: ImportBatch, mapping: dict[str, str]) -> None:
-    """Fix the column mapping and enqueue the import job (after commit)."""
+    """Fix the column mapping and enqueue the import job (after commit).
+
+    A failed batch mapped again starts over (its rows are read with the new mapping);
+    :func:`retry_batch` resumes one with the same mapping.
+    """
     if batch.status not in ("uploaded", "failed"):
         raise InvalidTransition("该导入任务已开始")
     mapping = {k: v for k, v in mapping.items() if k in importer.TARGET_FIELDS and v}
@@ -61,35 +102,90 @@ def start_batch(actor: Actor, batch: ImportBatch, mapping: dict[str, str]) -> No
         raise ValidationFailed(f"文件中没有列：{'、'.join(unknown)}")
     if "text" not in mapping and "title" not in mapping:
         raise ValidationFailed("请指定“留言内容”对应的列")
+    if batch.status == "failed" and mapping != (batch.mapping or {}):
+        _reset_counters(batch)
     batch.mapping = mapping
     batch.status = "queued"
+    batch.failure = None
     enqueue("run_import", batch_id=batch.id)
     audit.record(actor, "import.start", "import", batch.id, fields=sorted(mapping))
     db.session.flush()
 
 
+def retry_batch(actor: Actor, batch: ImportBatch) -> None:
+    """Queue a failed (or stalled: running, its worker gone) batch again; it resumes after
+    the rows already imported."""
+    stalled = batch.stalled(utcnow(), current_app.config["IMPORT_STALL_SECONDS"])
+    if batch.status != "failed" and not stalled:
+        raise InvalidTransition("只有失败或已中断的导入任务可以重试")
+    if not batch.mapping:
+        raise InvalidTransition("该导入任务尚未设置列映射")
+    batch.status = "queued"
+    previous = batch.failure
+    batch.failure = None
+    enqueue("run_import", batch_id=batch.id)
+    audit.record(
+        actor,
+        "import.retry",
+        "import",
+        batch.id,
+        resume_at_row=batch.processed_rows,
+        had_failure=bool(previous),
+    )
+    db.session.flush()
+
+
+def _reset_counters(batch: ImportBatch) -> None:
+    batch.processed_rows = batch.ok_rows = batch.duplicate_rows = batch.error_rows = 0
+    batch.errors = []
+
+
 def run_batch(
-    batch_id: int, *, commit_each_chunk: bool = True, progress: Callable[[int], None] | None = None
+    batch_id: int,
+    *,
+    commit_each_chunk: bool = True,
+    progress: Callable[[int], None] | None = None,
+    raise_unexpected: bool = False,
 ) -> ImportBatch:
-    """Import every row of the batch. Safe to run again after a crash: rows already
-    stored are re-deliveries (no-ops), and the counters are rebuilt from the start."""
+    """Import the rows of the batch not imported yet.
+
+    Never leaves the batch "running": a validation error (the file cannot be read) or any
+    other error marks it failed with the reason, and the counters stay those of the chunks
+    committed so far. ``raise_unexpected`` re-raises an unexpected error (as
+    :class:`ImportInterrupted`) after recording it, for the job runner's retries.
+    """
     batch = db.session.get(ImportBatch, batch_id)
     if batch is None:
         raise ValidationFailed(f"导入任务 {batch_id} 不存在")
-    if batch.status == "done":
+    if not _claim(batch_id):
+        # Done, or another run is importing it (a retry by hand while the job's own retry
+        # runs): one run at a time keeps the counters right.
+        db.session.rollback()
+        batch = db.session.get(ImportBatch, batch_id)
+        assert batch is not None
+        log.info("import_skipped batch_id=%s status=%s", batch_id, batch.status)
         return batch
+    db.session.refresh(batch)
     actor = Actor(label=f"import:{batch.id}", user_id=batch.created_by_id)
-    batch.status = "running"
-    batch.processed_rows = batch.ok_rows = batch.duplicate_rows = batch.error_rows = 0
-    batch.errors = []
+    if not commit_each_chunk:
+        # Nothing of an earlier run is kept when chunks are not committed one by one.
+        _reset_counters(batch)
+    resume_at = batch.processed_rows
     db.session.commit()
+    unexpected: Exception | None = None
     try:
-        table = importer.read_table(batch.stored_path, batch.filename)
+        table = importer.read_file(batch.stored_path, batch.filename, max_rows=_max_rows())
+        if resume_at > len(table.rows):
+            raise ValidationFailed("已导入的行数超过文件行数：文件已被更改，请重新上传")
         batch.total_rows = len(table.rows)
         source = db.session.get(Source, batch.source_id)
         assert source is not None
-        errors: list[dict[str, object]] = []
-        for items, row_errors, consumed in importer.iter_chunks(table.rows, batch.mapping or {}):
+        errors: list[dict[str, object]] = list(batch.errors or [])
+        if progress and resume_at:
+            progress(resume_at)
+        for items, row_errors, consumed in importer.iter_chunks(
+            table, batch.mapping or {}, start=resume_at
+        ):
             results = ingest.ingest_items(actor, source, items)
             batch.ok_rows += sum(1 for r in results if not r.redelivered)
             batch.duplicate_rows += sum(1 for r in results if r.redelivered) + (
@@ -99,6 +195,7 @@ def run_batch(
             errors.extend(e.as_dict() for e in row_errors)
             batch.processed_rows += consumed
             batch.errors = errors[:MAX_STORED_ERRORS]
+            batch.heartbeat_at = utcnow()
             if commit_each_chunk:
                 db.session.commit()
             if progress:
@@ -116,11 +213,59 @@ def run_batch(
         )
         db.session.commit()
     except ValidationFailed as exc:
-        db.session.rollback()
-        batch = db.session.get(ImportBatch, batch_id)
-        assert batch is not None
-        batch.status = "failed"
-        batch.errors = [{"row": None, "message": exc.message}]
-        db.session.commit()
+        batch = _fail(batch_id, actor, exc.message, kind="validation")
+    except Exception as exc:
+        # Type and place only: the message of a database error may quote citizens' text.
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+        log.error("import_failed batch_id=%s error=%s at=%s", batch_id, type(exc).__name__, where)
+        batch = _fail(
+            batch_id,
+            actor,
+            f"导入中途出错（{type(exc).__name__}）；已导入的行已保存，重试将从中断处继续",
+            kind="error",
+        )
+        unexpected = exc
     log.info("import_done batch_id=%s ok=%s errors=%s", batch.id, batch.ok_rows, batch.error_rows)
+    if unexpected is not None and raise_unexpected:
+        raise ImportInterrupted(f"import {batch_id} stopped") from unexpected
+    return batch
+
+
+def _claim(batch_id: int) -> bool:
+    """Mark the batch running if no other run holds it; True when this run may import."""
+    now = utcnow()
+    stalled_before = now - timedelta(seconds=current_app.config["IMPORT_STALL_SECONDS"])
+    claimed = db.session.execute(
+        update(ImportBatch)
+        .where(
+            ImportBatch.id == batch_id,
+            or_(
+                ImportBatch.status.in_(("uploaded", "queued", "failed")),
+                and_(
+                    ImportBatch.status == "running",
+                    or_(
+                        ImportBatch.heartbeat_at.is_(None),
+                        ImportBatch.heartbeat_at < stalled_before,
+                    ),
+                ),
+            ),
+        )
+        .values(status="running", heartbeat_at=now, failure=None)
+    )
+    db.session.commit()
+    return claimed.rowcount == 1
+
+
+def _fail(batch_id: int, actor: Actor, message: str, *, kind: str) -> ImportBatch:
+    db.session.rollback()
+    batch = db.session.get(ImportBatch, batch_id)
+    assert batch is not None
+    batch.status = "failed"
+    batch.failure = message[:500]
+    batch.finished_at = None
+    audit.record(
+        actor, "import.fail", "import", batch.id, kind=kind, processed=batch.processed_rows
+    )
+    db.session.commit()
     return batch

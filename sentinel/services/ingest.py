@@ -1,4 +1,7 @@
-"""Ingest: normalise, upsert on (source, external_id), attach exact duplicates to cases.
+"""Ingest: keep the received text, upsert on (source, external_id), attach exact duplicates.
+
+The text is stored exactly as received (``items.text``); its normalised form
+(``items.text_normalised``) is what hashing, classification and search use.
 
 Batch-oriented on purpose: one query finds re-deliveries, one finds open cases with the
 same text, and the new cases and items are inserted in bulk, so a batch of 1,000 items
@@ -11,9 +14,10 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -74,6 +78,18 @@ class IngestResult:
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def storable_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored as received (PostgreSQL text holds no NUL character and
+    UTF-8 no lone surrogate), or None."""
+    if "\x00" in text:
+        return "内容含有空字符（\\u0000），无法保存"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "内容含有无效的 Unicode 代理字符，无法保存"
+    return None
 
 
 def make_title(text: str) -> str:
@@ -148,6 +164,11 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
     fresh: list[tuple[int, IncomingItem, str, str]] = []
     for index, item in enumerate(incoming):
         if item.external_id not in existing:
+            problem = storable_problem(item.text)
+            if problem:
+                raise ValidationFailed(
+                    problem, details=[{"index": index, "field": "text", "message": problem}]
+                )
             text = normalise(item.text)
             if not text:
                 raise ValidationFailed(
@@ -155,6 +176,16 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
                     details=[{"index": index, "field": "text", "message": "规范化后内容为空"}],
                 )
             fresh.append((index, item, text, text_hash(text)))
+    # A message dated after its receipt (beyond the clock-skew allowance) is flagged and
+    # placed by its time of receipt, not left at the top of the queue as "刚刚" for ever.
+    latest_plausible = now + timedelta(
+        seconds=current_app.config.get("INGEST_FUTURE_SKEW_SECONDS", 300)
+    )
+    in_future = {
+        index
+        for index, item, *_ in fresh
+        if item.posted_at is not None and item.posted_at > latest_plausible
+    }
 
     hashes = {h for *_, h in fresh}
     open_cases: dict[str, int] = {}
@@ -168,8 +199,8 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
 
     # How many items each text brings, and the latest time, for ask counts.
     per_hash: dict[str, tuple[int, datetime, datetime]] = {}
-    for _, item, _text, h in fresh:
-        at = item.posted_at or now
+    for index, item, _text, h in fresh:
+        at = now if index in in_future else item.posted_at or now
         count, first, last = per_hash.get(h, (0, at, at))
         per_hash[h] = (count + 1, min(first, at), max(last, at))
 
@@ -226,7 +257,7 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
     item_rows: list[dict[str, Any]] = []
     duplicate_flags: list[bool] = []
     first_of_new_case: set[str] = set()
-    for _, item, text, h in fresh:
+    for index, item, text, h in fresh:
         # The first item of a case it created is the original; every other is a duplicate.
         is_dup = not (h in new_case_hashes and h not in first_of_new_case)
         first_of_new_case.add(h)
@@ -236,11 +267,14 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
                 "source_id": source.id,
                 "external_id": item.external_id,
                 "kind": item.kind,
-                "text": text,
+                "text": item.text,  # as received
+                "text_normalised": text,
+                "text_verbatim": True,
                 "text_hash": h,
                 "author": item.author,
                 "url": item.url,
                 "posted_at": item.posted_at,
+                "posted_in_future": index in in_future,
                 "received_at": now,
                 "extra": item.extra or None,
                 "case_id": open_cases[h],

@@ -12,17 +12,17 @@ Asia/Shanghai) on working days only.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from flask import current_app, g
 from sqlalchemy import delete, func, select
 
+from classifiers import tabular
 from sentinel.auth.permissions import Actor
 from sentinel.errors import ValidationFailed
 from sentinel.extensions import db
@@ -400,33 +400,60 @@ class ImportResult:
     workdays: int
 
 
-def parse_schedule(text: str) -> dict[date, tuple[str, str | None]]:
-    """Parse ``date,kind,name`` lines (header optional; kind holiday/workday, 休/班)."""
+def read_schedule_file(data: bytes, filename: str) -> list[tuple[int, list[Any]]]:
+    """The rows of an uploaded schedule (CSV in any supported encoding, or XLSX), read by
+    the one reader every upload uses; an unreadable file raises ValidationFailed."""
+    try:
+        records = tabular.read_records(data, filename)
+    except tabular.TableError as exc:
+        raise ValidationFailed(exc.message) from None
+    return list(zip(records.numbers, records.records, strict=True))
+
+
+def parse_schedule(
+    source: str | list[tuple[int, list[Any]]],
+) -> dict[date, tuple[str, str | None]]:
+    """Parse ``date,kind,name`` rows (header optional; kind holiday/workday, 休/班): pasted
+    CSV text, or ``(row number, cells)`` from :func:`read_schedule_file`."""
+    if isinstance(source, str):
+        try:
+            records, numbers = tabular.parse_csv(source, delimiter=",")
+        except tabular.TableError as exc:
+            raise ValidationFailed(exc.message) from None
+        rows = list(zip(numbers, records, strict=True))
+    else:
+        rows = source
     entries: dict[date, tuple[str, str | None]] = {}
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    for number, row in enumerate(reader, start=1):
-        cells = [c.strip() for c in row]
-        if not cells or not any(cells) or cells[0].startswith("#"):
+    for number, row in rows:
+        cells = ["" if c is None else c for c in row]
+        first = cells[0] if cells else ""
+        if isinstance(first, datetime):
+            first = first.date()
+        cells = [c if isinstance(c, date) else str(c).strip() for c in [first, *cells[1:]]]
+        if not cells or not any(cells) or str(cells[0]).startswith("#"):
             continue
-        if number == 1 and cells[0].lower() in {"date", "日期"}:
+        if number == 1 and str(cells[0]).lower() in {"date", "日期"}:
             continue
         if len(cells) < 2:
             raise ValidationFailed(f"第 {number} 行应为“日期,类型,名称”")
-        try:
-            day = date.fromisoformat(cells[0].replace("/", "-"))
-        except ValueError as exc:
-            raise ValidationFailed(f"第 {number} 行日期无效：{cells[0]}") from exc
-        kind = IMPORT_KINDS.get(cells[1].lower())
+        if isinstance(cells[0], date):
+            day = cells[0]
+        else:
+            try:
+                day = date.fromisoformat(cells[0].replace("/", "-"))
+            except ValueError as exc:
+                raise ValidationFailed(f"第 {number} 行日期无效：{cells[0]}") from exc
+        kind = IMPORT_KINDS.get(str(cells[1]).lower())
         if kind is None:
             raise ValidationFailed(f"第 {number} 行类型应为 holiday 或 workday：{cells[1]}")
-        name = (cells[2] if len(cells) > 2 else "")[:60] or None
+        name = (str(cells[2]) if len(cells) > 2 else "")[:60] or None
         entries[day] = (kind, name)
     if not entries:
         raise ValidationFailed("没有读到任何日期")
     return entries
 
 
-def import_schedule(actor: Actor, text: str) -> ImportResult:
+def import_schedule(actor: Actor, text: str | list[tuple[int, list[Any]]]) -> ImportResult:
     """Load whole years from a holiday notice: listed holidays and 调休 workdays.
 
     Days not listed follow the weekday rule. Each year in the file replaces that year.

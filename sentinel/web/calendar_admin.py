@@ -86,16 +86,13 @@ def set_day() -> Any:
 @require("admin.manage")
 def import_year() -> Any:
     upload = request.files.get("file")
-    text = request.form.get("text", "")
-    if upload is not None and upload.filename:
-        raw = upload.read()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("gb18030", errors="replace")
 
     def run() -> tuple[workcalendar.ImportResult, int]:
-        result = workcalendar.import_schedule(current_actor(), text)
+        # A file goes through the one decoder/reader (undecodable files are refused).
+        source: str | list[tuple[int, list[Any]]] = request.form.get("text", "")
+        if upload is not None and upload.filename:
+            source = workcalendar.read_schedule_file(upload.read(), upload.filename)
+        result = workcalendar.import_schedule(current_actor(), source)
         return result, _recompute()
 
     def imported(outcome: tuple[workcalendar.ImportResult, int]) -> str:

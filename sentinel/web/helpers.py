@@ -26,6 +26,9 @@ def relative_time(value: datetime | None) -> str:
     if value is None:
         return ""
     seconds = int((utcnow() - value).total_seconds())
+    if seconds < -300:
+        # Dated ahead of now (a channel's clock is wrong): the date, never "刚刚".
+        return format_local(value, "%Y-%m-%d %H:%M") + "（未来时间）"
     if seconds < 60:
         return "刚刚"
     if seconds < 3600:

@@ -20,9 +20,10 @@ from sqlalchemy import select
 
 from sentinel.auth.permissions import current_actor, require, scope_unit_ids
 from sentinel.extensions import db
-from sentinel.models import ImportBatch, Source
+from sentinel.models import ImportBatch, Source, utcnow
 from sentinel.services import importer, imports
 from sentinel.web.forms import submit
+from sentinel.web.uploads import upload_limit
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -57,14 +58,14 @@ def index() -> Any:
         batches=batches,
         sources=_sources(),
         max_mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024),
+        max_rows=current_app.config["IMPORT_MAX_ROWS"],
     )
 
 
 @bp.route("/", methods=["POST"])
+@upload_limit("IMPORT_MAX_BYTES")  # larger than other bodies; holds for CSRF's read too
 @require("import.run")
 def upload() -> Any:
-    # Uploads may be larger than API bodies; this request alone gets the import limit.
-    request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
     source = db.session.get(Source, request.form.get("source_id", type=int) or 0)
     upload = request.files.get("file")
     if source is None or source not in _sources():
@@ -102,7 +103,7 @@ def mapping(batch_id: int) -> Any:
         if not submit(lambda: imports.start_batch(current_actor(), batch, chosen), None):
             return redirect(url_for("imports.mapping", batch_id=batch.id))
         return redirect(url_for("imports.show", batch_id=batch.id))
-    table = importer.read_table(batch.stored_path, batch.filename)
+    table = importer.read_file(batch.stored_path, batch.filename)
     return render_template(
         "imports/mapping.html",
         batch=batch,
@@ -111,10 +112,29 @@ def mapping(batch_id: int) -> Any:
     )
 
 
+@bp.route("/<int:batch_id>/retry", methods=["POST"])
+@require("import.run")
+def retry(batch_id: int) -> Any:
+    batch = _batch_or_404(batch_id)
+    # No success message: the progress page shows the batch running again.
+    submit(lambda: imports.retry_batch(current_actor(), batch), None)
+    return redirect(url_for("imports.show", batch_id=batch.id))
+
+
 @bp.route("/<int:batch_id>")
 @require("import.run")
 def show(batch_id: int) -> Any:
-    return render_template("imports/show.html", batch=_batch_or_404(batch_id))
+    batch = _batch_or_404(batch_id)
+    return render_template(
+        "imports/show.html", batch=batch, stalled=_stalled(batch), stall_note=STALL_NOTE
+    )
+
+
+STALL_NOTE = "导入已中断：长时间没有进展，后台任务进程可能已停止。已导入的行已保存，可重试。"
+
+
+def _stalled(batch: ImportBatch) -> bool:
+    return batch.stalled(utcnow(), current_app.config["IMPORT_STALL_SECONDS"])
 
 
 @bp.route("/<int:batch_id>/status")
@@ -131,6 +151,8 @@ def status(batch_id: int) -> Any:
             "duplicates": batch.duplicate_rows,
             "errors": batch.error_rows,
             "percent": batch.percent,
+            "failure": batch.failure or (STALL_NOTE if _stalled(batch) else None),
+            "stalled": _stalled(batch),
             "error_rows": batch.errors[:200],
         }
     )

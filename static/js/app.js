@@ -90,18 +90,23 @@
   }
 
   // ---- Import progress ----------------------------------------------------------------
+  // Polls while the batch is queued or running and stops for good once it is done or
+  // failed; the interval grows while nothing changes, so an idle page does not poll
+  // every second for ever.
   var progress = document.getElementById("import-progress");
   if (progress) {
     var bar = progress.querySelector(".progress-bar");
     var errorsBody = document.querySelector("#import-errors tbody");
+    var delay = 1000, lastProcessed = -1;
+    function later() { setTimeout(refresh, delay); delay = Math.min(delay * 1.5, 15000); }
     function refresh() {
       fetch(progress.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) { return r.json(); })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (s) {
           bar.style.width = s.percent + "%";
           progress.querySelector(".progress").setAttribute("aria-valuenow", s.percent);
-          ["status_label", "processed", "total", "ok", "duplicates", "errors"].forEach(function (k) {
-            var el = progress.querySelector('[data-field="' + k + '"]'); if (el) el.textContent = s[k];
+          ["status_label", "processed", "total", "ok", "duplicates", "errors", "failure"].forEach(function (k) {
+            var el = progress.querySelector('[data-field="' + k + '"]'); if (el) el.textContent = s[k] == null ? "" : s[k];
           });
           if (s.error_rows.length) {
             errorsBody.innerHTML = "";
@@ -112,14 +117,17 @@
               tr.appendChild(a); tr.appendChild(b); errorsBody.appendChild(tr);
             });
           }
-          if (s.status === "done" || s.status === "failed") {
+          progress.dataset.status = s.stalled ? "stalled" : s.status;
+          if (s.status === "done" || s.status === "failed" || s.stalled) {
             progress.querySelector(".done-note").hidden = s.status !== "done";
+            progress.querySelector(".failed-note").hidden = s.status === "done";
             return;
           }
-          setTimeout(refresh, 1000);
+          if (s.processed !== lastProcessed) { lastProcessed = s.processed; delay = 1000; }
+          later();
         })
-        .catch(function () { setTimeout(refresh, 3000); });
+        .catch(later);
     }
-    refresh();
+    if (["done", "failed", "stalled"].indexOf(progress.dataset.status) < 0) refresh();
   }
 })();
