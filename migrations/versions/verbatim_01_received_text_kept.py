@@ -7,7 +7,7 @@ rows stored before this migration is gone: they get ``text_normalised = text`` a
 ``text_verbatim = false`` so every screen can say their text is the normalised form.
 
 Revision ID: verbatim_01
-Revises: ed925f7bf81d
+Revises: honest_01
 Create Date: 2026-12-01 15:40:00
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 
 revision = "verbatim_01"
-down_revision = "ed925f7bf81d"
+down_revision = "honest_01"
 branch_labels = None
 depends_on = None
 
