@@ -324,3 +324,17 @@ def test_possible_duplicate_merges_in_one_click_from_the_queue(client, office):
     third = send(office.source, "w3", TEXT, posted_at=old - timedelta(days=30))
     page = client.get(f"/cases/{third.case_id}").get_data(as_text=True)
     assert "未自动合并" in page and "合并过去" in page
+
+
+def test_links_follow_a_merge_of_their_target(office):
+    old = datetime.now(UTC) - timedelta(days=10)
+    first = send(office.source, "w1", TEXT, posted_at=old)
+    linked = send(office.source, "w2", TEXT)
+    other = office.case("另一件事：图书馆周末开放时间能否延长？")
+    triage.merge(office.actor("duty"), db.session.get(Case, first.case_id), other)
+    db.session.commit()
+    assert db.session.get(Case, linked.case_id).duplicate_of_id == other.id
+    # Merging the link's own target into the linked case clears the link (no self-link).
+    triage.merge(office.actor("duty"), other, db.session.get(Case, linked.case_id))
+    db.session.commit()
+    assert db.session.get(Case, linked.case_id).duplicate_of_id is None

@@ -27,6 +27,9 @@ def upgrade():
         batch_op.create_foreign_key(
             batch_op.f("fk_cases_duplicate_of_id_cases"), "cases", ["duplicate_of_id"], ["id"]
         )
+        batch_op.create_index(
+            batch_op.f("ix_cases_duplicate_of_id"), ["duplicate_of_id"], unique=False
+        )
 
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("attach_kind", sa.String(length=10), nullable=True))
@@ -84,6 +87,7 @@ def downgrade():
         batch_op.drop_column("attach_kind")
 
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cases_duplicate_of_id"))
         batch_op.drop_constraint(batch_op.f("fk_cases_duplicate_of_id_cases"), type_="foreignkey")
         batch_op.drop_column("duplicate_reason")
         batch_op.drop_column("duplicate_similarity")

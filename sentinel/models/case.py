@@ -102,7 +102,7 @@ class Case(Base):
     # A possible duplicate of another case that was not merged automatically (answered or
     # closed, another unit's, outside the time window, or below the attach threshold):
     # a person decides (services/duplicates.py).
-    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     duplicate_similarity: Mapped[float | None]
     duplicate_reason: Mapped[str | None] = mapped_column(String(20))
 

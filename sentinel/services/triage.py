@@ -300,6 +300,14 @@ def merge(
     if automatic:
         into.auto_attached += moved
     case.merged_into_id = into.id
+    # Possible-duplicate links to the merged case now point at the case it lives on in.
+    if into.duplicate_of_id == case.id:
+        into.duplicate_of_id = into.duplicate_similarity = into.duplicate_reason = None
+    db.session.execute(
+        update(Case)
+        .where(Case.duplicate_of_id == case.id, Case.id != into.id)
+        .values(duplicate_of_id=into.id)
+    )
     case.closed_at = now
     case.close_reason = "merged"
     db.session.expire(case, ["items"])
