@@ -52,6 +52,11 @@ class DefaultConfig:
     NEARDUP_SUGGEST_THRESHOLD = 0.5
     NEARDUP_WINDOW_DAYS = 30
     NEARDUP_MAX_CASES = 50_000
+    # No silent merges (issue 10): a new item attaches to an existing case automatically
+    # (identical text or near-duplicate) only when that case is open, owned by the same
+    # unit and its first item is at most this many days from the new item; otherwise a new
+    # case is opened and linked as a possible duplicate for a person to merge.
+    AUTO_ATTACH_WINDOW_DAYS = 7
     # Retrain with officers' corrections as a periodic job (off by default).
     RETRAIN_ENABLED = False
     # Triage queue page size.

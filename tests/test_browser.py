@@ -18,6 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from sentinel.extensions import db
+from sentinel.services import sources
 from tests.conftest import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -269,3 +271,36 @@ def test_upload_over_8_mib_through_the_real_page(server, browser, office):
     page.wait_for_selector(".done-note:not([hidden])", timeout=120000)
     assert "已完成" in page.inner_text("#import-progress")
     _shot(page, "import-large-upload")
+
+
+def test_duty_officer_sees_the_auto_merge_badge_splits_and_merges_a_possible_duplicate(
+    server, browser, office
+):
+    """issue 10: "自动合并 N" in the queue, 拆分 on the case page, one-click merge of a link."""
+    text = "浏览器测试：请问图书馆周末开放吗？"
+    first = office.ingest(text)[0]
+    second = office.ingest(text, source=office.other_source)[0]
+    page = _page(browser)
+    _login(page, server, "duty")
+    row = f"tr[data-case-id='{first.case_id}']"
+    page.wait_for_selector(f"{row}:has-text('自动合并 1')")
+    page.click(f"{row} .title-cell a")
+    page.wait_for_selector("#attached-items")
+    _shot(page, "case-auto-attached")
+    page.click(f"#attached-items tr[data-item-id='{second.id}'] button:has-text('拆分')")
+    page.wait_for_selector(".flash-success")
+    assert "已将留言拆分为新工单" in page.inner_text(".flashes")
+    _shot(page, "case-unmerged")
+
+    # The split-off case is a case of its own; an identical text from another unit's
+    # account is only linked, and merges in one click from the queue.
+    edu = sources.create_source(office.actor("admin"), "教育局微信", "wechat", "", office.edu)
+    db.session.commit()
+    linked = office.ingest(text, source=edu)[0]
+    page.goto(server + "/triage/")
+    button = f"tr[data-case-id='{linked.case_id}'] button.merge-dup"
+    page.wait_for_selector(button)
+    _shot(page, "triage-possible-duplicate")
+    page.click(button)
+    page.wait_for_selector(".flash-success")
+    assert "已合并" in page.inner_text(".flashes")

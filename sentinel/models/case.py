@@ -96,6 +96,15 @@ class Case(Base):
     close_reason: Mapped[str | None] = mapped_column(String(20))
     close_note: Mapped[str | None] = mapped_column(String(500))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # Items attached to this case automatically (identical text or near-duplicate; issue
+    # 10): the queue's "自动合并 N" badge, kept here so the queue never counts items.
+    auto_attached: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A possible duplicate of another case that was not merged automatically (answered or
+    # closed, another unit's, outside the time window, or below the attach threshold):
+    # a person decides (services/duplicates.py).
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    duplicate_similarity: Mapped[float | None]
+    duplicate_reason: Mapped[str | None] = mapped_column(String(20))
 
     # Labels (from the first item's classification, correctable by officers).
     topic: Mapped[str | None] = mapped_column(String(60), index=True)

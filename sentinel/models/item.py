@@ -71,6 +71,18 @@ class Item(Base):
     # A near-duplicate below the attach threshold: suggested to the duty officer.
     suggested_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     suggested_similarity: Mapped[float | None]
+    # How the item came into its case when it is not the case's own first item (issue 10,
+    # services/duplicates.py): "exact" (identical text, at ingest), "neardup" (the
+    # near-duplicate pass) or "manual" (a person's merge); None for a case's original.
+    attach_kind: Mapped[str | None] = mapped_column(String(10))
+    attached_at: Mapped[datetime | None]
+    attach_similarity: Mapped[float | None]
+    # Set when a person decided where the item belongs (拆分 or a manual merge): ingest,
+    # the near-duplicate pass and ``reclassify --all`` never move it automatically again.
+    attach_decided_at: Mapped[datetime | None]
+    attach_decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The case a person split the item out of (拆分).
+    detached_from_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 
     source: Mapped[Source] = relationship(lazy="joined")
     case: Mapped[Case] = relationship(back_populates="items", foreign_keys=[case_id])

@@ -156,7 +156,7 @@ def reset_index() -> None:
 def _near_duplicates(items: list[Item]) -> None:
     if not items:
         return
-    from sentinel.services import triage
+    from sentinel.services import duplicates, triage
 
     index = _index()
     for item in items:
@@ -168,14 +168,27 @@ def _near_duplicates(items: list[Item]) -> None:
         ]
         if not hits:
             continue
-        target_id, similarity = hits[0]
-        target = db.session.get(Case, target_id)
-        if target is None or not target.is_open:
-            continue
-        if similarity >= index.attach_threshold:
-            triage.merge(SYSTEM, case, target, similarity=round(similarity, 3))
-            index.remove(case.id)
-        else:
+        # issue 10: attach only where duplicates.may_auto_attach allows (open, same unit,
+        # time window, no person's decision); otherwise link the best match for a person.
+        best: tuple[Case, float, str] | None = None
+        merged = False
+        for target_id, similarity in hits:
+            target = db.session.get(Case, target_id)
+            if target is None or target.status in ("merged", "noise"):
+                continue
+            decision = duplicates.item_decision(target, item)
+            if decision.reason == "person":
+                break  # a person decided where this item belongs
+            if similarity >= index.attach_threshold and decision:
+                triage.merge(SYSTEM, case, target, similarity=round(similarity, 3), automatic=True)
+                index.remove(case.id)
+                merged = True
+                break
+            if best is None:
+                best = (target, similarity, decision.reason or "similarity")
+        if not merged and best is not None:
+            target, similarity, reason = best
             item.suggested_case_id = target.id
             item.suggested_similarity = round(similarity, 3)
+            duplicates.link_possible_duplicate(SYSTEM, case, target, similarity, reason)
     db.session.flush()

@@ -156,11 +156,13 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
     now = utcnow()
     weighted = [mailbox] * 6 + [hotline] * 6 + channel_sources
     by_source: dict[int, list[tuple[IncomingItem, dict[str, str]]]] = {}
+    source_of: dict[str, Source] = {}
     for row in messages:
         text = f"{row['留言主题'].strip()}\n{row['留言详情'].strip()}"
         # The demo office's morning: messages spread over the last 36 hours.
         posted = now - timedelta(minutes=rng.randint(1, 36 * 60))
         source = rng.choice(weighted)
+        source_of[row["留言编号"]] = source
         item = IncomingItem(
             external_id=row["留言编号"],
             text=text,
@@ -171,10 +173,12 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
             posted_at=posted,
         )
         by_source.setdefault(source.id, []).append((item, row))
-    # A few people ask the same thing on other channels ("how many asked").
+    # A few people ask the same thing again ("how many asked"): on the same account they
+    # join its case automatically; on another unit's account the new case is only linked
+    # as a possible duplicate for the duty officer (services/duplicates.py).
     repeats = rng.sample(messages[:200], 25)
     for n, row in enumerate(repeats):
-        source = rng.choice(channel_sources)
+        source = source_of[row["留言编号"]] if n % 2 == 0 else rng.choice(channel_sources)
         text = f"{row['留言主题'].strip()}\n{row['留言详情'].strip()}"
         item = IncomingItem(
             external_id=f"repeat-{n}",

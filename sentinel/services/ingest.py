@@ -29,7 +29,9 @@ from sqlalchemy import (
     TypeDecorator,
     any_,
     bindparam,
+    func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -44,7 +46,7 @@ from sentinel.extensions import db
 from sentinel.jobs import enqueue
 from sentinel.models import Case, Item, Source, utcnow
 from sentinel.models.case import OPEN_STATUSES
-from sentinel.services import audit
+from sentinel.services import audit, duplicates
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +72,41 @@ class IngestResult:
     external_id: str
     id: int
     case_id: int
-    # The text equalled an open case's (or an earlier item's in this batch).
+    # Attached automatically to a case with the same text (an open case of the same unit
+    # inside the time window, or one opened by an earlier item of this batch).
     duplicate: bool
     # This (source, external_id) was stored before: nothing new was stored.
     redelivered: bool
+
+
+@dataclass
+class _Fresh:
+    """A new item of the batch, normalised."""
+
+    index: int
+    item: IncomingItem
+    text: str
+    hash: str
+    at: datetime  # when the asker wrote it (posted_at), else now; now when dated in the future
+    in_future: bool = False  # dated after receipt beyond the clock-skew allowance
+
+
+@dataclass(eq=False)
+class _Target:
+    """A case a new item goes to: an existing one (``id`` known) or one the batch opens."""
+
+    id: int | None
+    status: str
+    owner_unit_id: int | None
+    first_item_at: datetime
+    text: str = ""
+    hash: str = ""
+    count: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    # (case id, refusal reason) when this new case is a possible duplicate of another.
+    link: tuple[int, str] | None = None
+    opened: bool = False  # opened by this batch
 
 
 def text_hash(text: str) -> str:
@@ -103,9 +136,11 @@ def ingest_items(
     """Store a batch of items for ``source``; return one result per input, in order.
 
     Re-delivery of an existing (source, external_id) stores nothing and returns the
-    stored ids. Items whose normalised text equals an open case's attach to that case
-    and raise its ask count. A concurrent delivery of the same new item is resolved by
-    retrying once inside a savepoint.
+    stored ids. Items whose normalised text equals a case's attach to it and raise its
+    ask count only where ``duplicates.may_auto_attach`` allows (open, same owning unit,
+    inside the time window); otherwise they open a case linked as a possible duplicate.
+    A concurrent delivery of the same new item is resolved by retrying once inside a
+    savepoint.
     """
     if not incoming:
         return []
@@ -161,7 +196,12 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
         )
     }
     now = utcnow()
-    fresh: list[tuple[int, IncomingItem, str, str]] = []
+    # A message dated after its receipt (beyond the clock-skew allowance) is flagged and
+    # placed by its time of receipt, not left at the top of the queue as "刚刚" for ever.
+    latest_plausible = now + timedelta(
+        seconds=current_app.config.get("INGEST_FUTURE_SKEW_SECONDS", 300)
+    )
+    fresh: list[_Fresh] = []
     for index, item in enumerate(incoming):
         if item.external_id not in existing:
             problem = storable_problem(item.text)
@@ -175,126 +215,188 @@ def _ingest(actor: Actor, source: Source, incoming: Sequence[IncomingItem]) -> l
                     "内容为空",
                     details=[{"index": index, "field": "text", "message": "规范化后内容为空"}],
                 )
-            fresh.append((index, item, text, text_hash(text)))
-    # A message dated after its receipt (beyond the clock-skew allowance) is flagged and
-    # placed by its time of receipt, not left at the top of the queue as "刚刚" for ever.
-    latest_plausible = now + timedelta(
-        seconds=current_app.config.get("INGEST_FUTURE_SKEW_SECONDS", 300)
-    )
-    in_future = {
-        index
-        for index, item, *_ in fresh
-        if item.posted_at is not None and item.posted_at > latest_plausible
-    }
+            in_future = item.posted_at is not None and item.posted_at > latest_plausible
+            at = now if in_future else item.posted_at or now
+            fresh.append(_Fresh(index, item, text, text_hash(text), at, in_future))
 
-    hashes = {h for *_, h in fresh}
-    open_cases: dict[str, int] = {}
+    # Cases an identical text may join or be linked to (services/duplicates.py decides):
+    # the open cases with the text, and the newest answered/closed one.
+    hashes = list({f.hash for f in fresh})
+    pools: dict[str, list[_Target]] = {}
     if hashes:
-        for case_id, h in db.session.execute(
-            select(Case.id, Case.text_hash)
-            .where(_in(Case.text_hash, list(hashes)), Case.status.in_((*OPEN_STATUSES, "answered")))
+        done_ids = (
+            select(func.max(Case.id))
+            .where(_in(Case.text_hash, hashes), Case.status.in_(("answered", "closed")))
+            .group_by(Case.text_hash)
+        )
+        for stored_case in db.session.execute(
+            select(Case.id, Case.text_hash, Case.status, Case.owner_unit_id, Case.first_item_at)
+            .where(
+                _in(Case.text_hash, hashes),
+                or_(Case.status.in_(OPEN_STATUSES), Case.id.in_(done_ids)),
+            )
             .order_by(Case.id)
         ):
-            open_cases[h] = case_id  # the newest open case with this text wins
+            pools.setdefault(stored_case.text_hash, []).append(
+                _Target(
+                    stored_case.id,
+                    stored_case.status,
+                    stored_case.owner_unit_id,
+                    stored_case.first_item_at,
+                )
+            )
 
-    # How many items each text brings, and the latest time, for ask counts.
-    per_hash: dict[str, tuple[int, datetime, datetime]] = {}
-    for index, item, _text, h in fresh:
-        at = now if index in in_future else item.posted_at or now
-        count, first, last = per_hash.get(h, (0, at, at))
-        per_hash[h] = (count + 1, min(first, at), max(last, at))
+    # Each new item, oldest first, joins the newest case the rule allows (an existing one
+    # or one this batch opens); else it opens a case, linked to the newest existing case
+    # with its text as a possible duplicate.
+    window = duplicates.attach_window()
+    unit_id = source.unit_id
+    targets: dict[int, tuple[_Target, bool]] = {}  # fresh position -> (case, duplicate?)
+    planned: list[_Target] = []
+    for pos in sorted(range(len(fresh)), key=lambda p: (fresh[p].at, p)):
+        f = fresh[pos]
+        pool = pools.setdefault(f.hash, [])
+        target = next(
+            (
+                t
+                for t in reversed(pool)
+                if duplicates.may_auto_attach(t, unit_id=unit_id, at=f.at, window=window)
+            ),
+            None,
+        )
+        if target is None:
+            target = _Target(None, "new", unit_id, f.at, text=f.text, hash=f.hash, opened=True)
+            # Prefer an open case (a person can merge into it) to an answered one.
+            stored = [t for t in reversed(pool) if not t.opened]
+            link = next((t for t in stored if t.status in OPEN_STATUSES), None) or next(
+                iter(stored), None
+            )
+            if link is not None and link.id is not None:
+                decision = duplicates.may_auto_attach(link, unit_id=unit_id, at=f.at, window=window)
+                target.link = (link.id, decision.reason or "")
+            pool.append(target)
+            planned.append(target)
+            targets[pos] = (target, False)
+        else:
+            targets[pos] = (target, True)
+        target.count += 1
+        target.first = min(target.first or f.at, f.at)
+        target.last = max(target.last or f.at, f.at)
 
-    # New cases for texts with no open case (one per distinct text in the batch).
-    case_rows: list[dict[str, Any]] = []
-    planned: set[str] = set()
-    for _, _item, text, h in fresh:
-        if h in open_cases or h in planned:
-            continue
-        planned.add(h)
-        count, first, last = per_hash[h]
-        case_rows.append(
+    if planned:
+        case_rows = [
             {
-                "title": make_title(text),
+                "title": make_title(t.text),
                 "status": "new",
                 "priority": 0,
                 "source_id": source.id,
-                "owner_unit_id": source.unit_id,
-                "text_hash": h,
-                "ask_count": count,
-                "first_item_at": first,
-                "last_item_at": last,
+                "owner_unit_id": unit_id,
+                "text_hash": t.hash,
+                "ask_count": t.count,
+                "first_item_at": t.first,
+                "last_item_at": t.last,
                 "created_at": now,
                 "updated_at": now,
                 "needs_person": False,
+                "auto_attached": t.count - 1,
+                "duplicate_of_id": t.link[0] if t.link else None,
+                "duplicate_similarity": 1.0 if t.link else None,
+                "duplicate_reason": t.link[1] if t.link else None,
             }
-        )
-    existing_case_hashes = {h: open_cases[h] for h in per_hash if h in open_cases}
-    new_case_hashes: set[str] = set()
-    if case_rows:
-        case_ids = _insert_rows(Case, case_rows)
-        for case_id, h in zip(case_ids, (row["text_hash"] for row in case_rows), strict=True):
-            open_cases[h] = case_id
-            new_case_hashes.add(h)
+            for t in planned
+        ]
+        for target, case_id in zip(planned, _insert_rows(Case, case_rows), strict=True):
+            target.id = case_id
     # Existing cases asked again: raise the count ("how many asked"), move last_item_at.
-    if existing_case_hashes and _postgresql():
-        _bump_cases_pg(
-            [(case_id, *per_hash[h][::2]) for h, case_id in existing_case_hashes.items()], now
-        )
-        existing_case_hashes = {}
-    for h, case_id in existing_case_hashes.items():
-        count, _first, last = per_hash[h]
-        db.session.execute(
-            update(Case)
-            .where(Case.id == case_id)
-            .values(ask_count=Case.ask_count + count, updated_at=now)
-        )
-        db.session.execute(
-            update(Case)
-            .where(Case.id == case_id, Case.last_item_at < last)
-            .values(last_item_at=last)
-        )
+    bumped = {id(t): t for t, _dup in targets.values() if not t.opened}
+    if bumped and _postgresql():
+        _bump_cases_pg([(t.id, t.count, t.last) for t in bumped.values()], now)  # type: ignore[misc]
+    elif bumped:
+        for t in bumped.values():
+            db.session.execute(
+                update(Case)
+                .where(Case.id == t.id)
+                .values(
+                    ask_count=Case.ask_count + t.count,
+                    auto_attached=Case.auto_attached + t.count,
+                    updated_at=now,
+                )
+            )
+            db.session.execute(
+                update(Case)
+                .where(Case.id == t.id, Case.last_item_at < t.last)
+                .values(last_item_at=t.last)
+            )
 
     item_rows: list[dict[str, Any]] = []
     duplicate_flags: list[bool] = []
-    first_of_new_case: set[str] = set()
-    for index, item, text, h in fresh:
-        # The first item of a case it created is the original; every other is a duplicate.
-        is_dup = not (h in new_case_hashes and h not in first_of_new_case)
-        first_of_new_case.add(h)
+    for pos, f in enumerate(fresh):
+        target, is_dup = targets[pos]
         duplicate_flags.append(is_dup)
         item_rows.append(
             {
                 "source_id": source.id,
-                "external_id": item.external_id,
-                "kind": item.kind,
-                "text": item.text,  # as received
-                "text_normalised": text,
+                "external_id": f.item.external_id,
+                "kind": f.item.kind,
+                "text": f.item.text,  # as received
+                "text_normalised": f.text,
                 "text_verbatim": True,
-                "text_hash": h,
-                "author": item.author,
-                "url": item.url,
-                "posted_at": item.posted_at,
-                "posted_in_future": index in in_future,
+                "text_hash": f.hash,
+                "author": f.item.author,
+                "url": f.item.url,
+                "posted_at": f.item.posted_at,
+                "posted_in_future": f.in_future,
                 "received_at": now,
-                "extra": item.extra or None,
-                "case_id": open_cases[h],
+                "extra": f.item.extra or None,
+                "case_id": target.id,
                 "is_duplicate": is_dup,
+                # Visible and undoable (issue 10): how and when it joined the case.
+                "attach_kind": "exact" if is_dup else None,
+                "attached_at": now if is_dup else None,
+                "attach_similarity": 1.0 if is_dup else None,
             }
         )
     new_item_ids: list[int] = []
     if item_rows:
         new_item_ids = _insert_rows(Item, item_rows)
+    _audit_attaches(actor, targets, planned, new_item_ids)
 
     results: list[IngestResult | None] = [None] * len(incoming)
-    for (index, item, *_), item_id, row, dup in zip(
-        fresh, new_item_ids, item_rows, duplicate_flags, strict=True
-    ):
-        results[index] = IngestResult(item.external_id, item_id, row["case_id"], dup, False)
+    for f, item_id, row, dup in zip(fresh, new_item_ids, item_rows, duplicate_flags, strict=True):
+        results[f.index] = IngestResult(f.item.external_id, item_id, row["case_id"], dup, False)
     for index, item in enumerate(incoming):
         if results[index] is None:
             row = existing[item.external_id]
             results[index] = IngestResult(item.external_id, row.id, row.case_id, True, True)
     return [r for r in results if r is not None]
+
+
+def _audit_attaches(
+    actor: Actor,
+    targets: dict[int, tuple[_Target, bool]],
+    planned: list[_Target],
+    item_ids: list[int],
+) -> None:
+    """One audit event per case that took items automatically, one per new case linked
+    as a possible duplicate (ids and reasons only)."""
+    attached: dict[int, list[int]] = {}
+    for pos, item_id in enumerate(item_ids):
+        target, is_dup = targets[pos]
+        if is_dup and target.id is not None:
+            attached.setdefault(target.id, []).append(item_id)
+    for case_id, ids in attached.items():
+        duplicates.record_auto_attach(actor, case_id, ids, "exact", 1.0)
+    for target in planned:
+        if target.link is not None and target.id is not None:
+            audit.record(
+                actor,
+                "case.possible_duplicate",
+                "case",
+                target.id,
+                of_case_id=target.link[0],
+                similarity=1.0,
+                reason=target.link[1],
+            )
 
 
 # PostgreSQL fast path. A batch of 1,000 rows as a multi-VALUES INSERT or an IN (...) list
@@ -381,6 +483,7 @@ def _bump_cases_pg(rows: list[tuple[int, int, datetime]], now: datetime) -> None
     db.session.execute(
         text(
             "UPDATE cases SET ask_count = cases.ask_count + v.n, updated_at = :now, "
+            "auto_attached = cases.auto_attached + v.n, "
             "last_item_at = GREATEST(cases.last_item_at, v.last) "
             "FROM unnest(CAST(:ids AS INTEGER[]), CAST(:ns AS INTEGER[]), "
             "CAST(:lasts AS TIMESTAMP WITH TIME ZONE[])) AS v(id, n, last) "

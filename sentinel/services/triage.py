@@ -264,10 +264,20 @@ def reopen(actor: Actor, case: Case) -> None:
     _move(actor, case, t)
 
 
-def merge(actor: Actor, case: Case, into: Case, similarity: float | None = None) -> None:
+def merge(
+    actor: Actor,
+    case: Case,
+    into: Case,
+    similarity: float | None = None,
+    *,
+    automatic: bool = False,
+) -> None:
     """Merge ``case`` into ``into``: its items move, the ask counts add up.
 
-    ``similarity`` is recorded when the near-duplicate detector merges automatically.
+    ``automatic``: the near-duplicate pass merges (``similarity`` is recorded; the caller
+    has checked ``duplicates.may_auto_attach``); the moved items count towards the
+    target's "自动合并" badge and can be split out again. A person's merge marks the moved
+    items as decided by a person, so no automatic pass moves them again.
     """
     t = _check(actor, case, "merge")
     if into.id == case.id:
@@ -276,18 +286,40 @@ def merge(actor: Actor, case: Case, into: Case, similarity: float | None = None)
         raise InvalidTransition(f"目标工单 #{into.id} 已{into.status_label}，不能合并进去")
     if actor.user is not None and not case_in_scope(actor.user, into):
         raise NotFound("目标工单不存在或不在您的管辖范围内")
+    from sentinel.services import duplicates
+
+    now = utcnow()
+    duplicates.mark_moved(actor, case.id, "neardup" if automatic else "manual", similarity, now)
     moved = db.session.execute(
         update(Item).where(Item.case_id == case.id).values(case_id=into.id, is_duplicate=True)
     ).rowcount
     into.ask_count += case.ask_count
     into.last_item_at = max(into.last_item_at, case.last_item_at)
     into.first_item_at = min(into.first_item_at, case.first_item_at)
-    into.updated_at = utcnow()
+    into.updated_at = now
+    if automatic:
+        into.auto_attached += moved
     case.merged_into_id = into.id
-    case.closed_at = utcnow()
+    # Possible-duplicate links to the merged case now point at the case it lives on in.
+    if into.duplicate_of_id == case.id:
+        into.duplicate_of_id = into.duplicate_similarity = into.duplicate_reason = None
+    db.session.execute(
+        update(Case)
+        .where(Case.duplicate_of_id == case.id, Case.id != into.id)
+        .values(duplicate_of_id=into.id)
+    )
+    case.closed_at = now
     case.close_reason = "merged"
     db.session.expire(case, ["items"])
     db.session.expire(into, ["items"])
-    audit.record(actor, "case.merged_in", "case", into.id, from_case_id=case.id, items=moved)
+    audit.record(
+        actor,
+        "case.merged_in",
+        "case",
+        into.id,
+        from_case_id=case.id,
+        items=moved,
+        **({"similarity": similarity, "automatic": True} if automatic else {}),
+    )
     extra = {"similarity": similarity} if similarity is not None else {}
     _move(actor, case, t, into_case_id=into.id, items=moved, **extra)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from classifiers.data import REQUEST_TYPES
 from sentinel.auth.permissions import (
     can,
+    case_in_scope,
     current_actor,
     get_case_or_404,
     require,
@@ -19,8 +20,8 @@ from sentinel.auth.permissions import (
 )
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
-from sentinel.models import AuditEvent, Case, Unit
-from sentinel.services import triage
+from sentinel.models import AuditEvent, Case, Item, Unit
+from sentinel.services import duplicates, triage
 from sentinel.web.forms import submit
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -38,6 +39,10 @@ ACTION_LABELS = {
     "case.merged_in": "并入其他工单",
     "case.reopen": "重新打开",
     "case.correct": "更正分类",
+    "case.auto_attach": "自动合并相同留言",
+    "case.possible_duplicate": "标记为可能重复",
+    "case.unmerge": "拆分留言",
+    "case.unmerged_from": "由拆分生成",
 }
 
 
@@ -63,11 +68,7 @@ def show(case_id: int) -> Any:
     from sentinel.services.taxonomy import topic_choices
 
     first = original_item(case)
-    suggestions = [
-        (i.suggested_case_id, i.suggested_similarity)
-        for i in case.items
-        if i.suggested_case_id and i.suggested_case_id != case.id
-    ]
+    suggestions = _suggestions(case)
     return render_template(
         "cases/show.html",
         case=case,
@@ -86,9 +87,35 @@ def show(case_id: int) -> Any:
         first=first,
         explanation=(first.explanation if first and first.explanation else {}),
         suggestions=suggestions,
+        attached=duplicates.attached_items(case),
+        attach_kinds=duplicates.ATTACH_KINDS,
         topics=topic_choices(),
         request_types=REQUEST_TYPES,
     )
+
+
+def _suggestions(case: Case) -> list[dict[str, Any]]:
+    """Possible duplicates for a person to merge: the case's link (issue 10), then the
+    near-duplicate suggestions on its items; only cases the user may see."""
+    wanted: dict[int, tuple[float | None, str | None]] = {}
+    if case.duplicate_of_id:
+        wanted[case.duplicate_of_id] = (case.duplicate_similarity, case.duplicate_reason)
+    for i in case.items:
+        if i.suggested_case_id and i.suggested_case_id != case.id:
+            wanted.setdefault(i.suggested_case_id, (i.suggested_similarity, "similarity"))
+    out = []
+    for target_id, (similarity, reason) in wanted.items():
+        target = db.session.get(Case, target_id)
+        if target is None or not case_in_scope(current_user, target):
+            continue
+        out.append(
+            {
+                "case": target,
+                "similarity": similarity,
+                "reason": duplicates.REFUSALS.get(reason or "", ""),
+            }
+        )
+    return out
 
 
 def _act(case_id: int, capability: str, action: Callable[[Case], Any], done: str) -> Any:
@@ -219,3 +246,18 @@ def correct(case_id: int) -> Any:
             raise SentinelError("分类未改变")
 
     return _act(case_id, "case.correct", run, "已更正工单 #{id} 的分类，更正将用于改进模型")
+
+
+@bp.route("/<int:case_id>/items/<int:item_id>/unmerge", methods=["POST"])
+@require("case.merge")
+def unmerge(case_id: int, item_id: int) -> Any:
+    """拆分: a duty officer moves one attached item out into a new case of its own."""
+    case = get_case_or_404(case_id, "case.merge")
+    item = db.session.get(Item, item_id)
+    if item is None or item.case_id != case.id:
+        abort(404)
+    submit(
+        lambda: duplicates.unmerge(current_actor(), case, item),
+        lambda new: f"已将留言拆分为新工单 #{new.id}，今后不会再自动合并到工单 #{case_id}",
+    )
+    return redirect(url_for("cases.show", case_id=case_id))

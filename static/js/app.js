@@ -69,7 +69,7 @@
     document.addEventListener("keydown", function (e) {
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       var tag = (e.target.tagName || "").toLowerCase();
-      if (tag === "input" || tag === "select" || tag === "textarea" || document.querySelector("dialog[open]")) return;
+      if (tag === "input" || tag === "select" || tag === "textarea" || tag === "button" || document.querySelector("dialog[open]")) return;
       var r = row();
       switch (e.key) {
         case "j": select(current + 1); break;
