@@ -10,7 +10,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from classifiers.data import REQUEST_TYPES
 from sentinel.auth.permissions import Actor
@@ -224,25 +224,41 @@ def test_old_sent_notices_become_drafts_in_the_migration(tmp_path):
     from flask_migrate import upgrade
 
     from sentinel import create_app
-    from sentinel.models import Source
+    from sentinel.models import utcnow
     from tests.test_migrations import _fresh_url
 
     url = _fresh_url(tmp_path, "notices")
     app = create_app({"TESTING": True, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path / "i")})
     with app.app_context():
         upgrade(revision="ed925f7bf81d")
-        source = Source(name="微博", platform="weibo")
-        db.session.add(source)
-        db.session.flush()
-        case = Case(title="t", source_id=source.id, text_hash="h")
-        db.session.add(case)
-        db.session.flush()
-        db.session.add_all(
-            [
-                Reply(case_id=case.id, kind="notice", status="sent", body="因内部原因，延期"),
-                Reply(case_id=case.id, kind="answer", status="final", body="答复"),
-            ]
+        # Raw SQL: the ORM models describe the newest schema, not this revision's.
+        now = utcnow()
+        db.session.execute(
+            text(
+                "INSERT INTO sources (id, name, platform, account, active, created_at) "
+                "VALUES (1, '微博', 'weibo', '', true, :now)"
+            ),
+            {"now": now},
         )
+        db.session.execute(
+            text(
+                "INSERT INTO cases (id, title, source_id, text_hash, status, priority, "
+                "ask_count, needs_person, first_item_at, last_item_at, created_at, updated_at) "
+                "VALUES (1, 't', 1, 'h', 'new', 0, 1, false, :now, :now, :now, :now)"
+            ),
+            {"now": now},
+        )
+        for kind, status, body in (
+            ("notice", "sent", "因内部原因，延期"),
+            ("answer", "final", "答复"),
+        ):
+            db.session.execute(
+                text(
+                    "INSERT INTO replies (case_id, kind, status, body, created_at, updated_at) "
+                    "VALUES (1, :kind, :status, :body, :now, :now)"
+                ),
+                {"kind": kind, "status": status, "body": body, "now": now},
+            )
         db.session.commit()
         upgrade()
         rows = db.session.execute(select(Reply.kind, Reply.status).order_by(Reply.id)).all()
