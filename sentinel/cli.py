@@ -44,9 +44,15 @@ def _read_password() -> str:
 @click.option("--unit", "unit_names", multiple=True, help="所属单位名称（可多次指定）")
 @click.option("--display-name", default="", help="显示名")
 @click.option("--email", default=None)
+@click.option("--must-change-password", is_flag=True, help="首次登录时须修改密码")
 @with_appcontext
 def create_user_command(
-    username: str, role: str, unit_names: tuple[str, ...], display_name: str, email: str | None
+    username: str,
+    role: str,
+    unit_names: tuple[str, ...],
+    display_name: str,
+    email: str | None,
+    must_change_password: bool,
 ) -> None:
     """Create a user; the password is read from standard input."""
     from sentinel.services import units, users
@@ -55,7 +61,14 @@ def create_user_command(
         unit_objs = [units.get_unit_by_name(n) for n in unit_names]
         password = _read_password()
         user = users.create_user(
-            CLI_ACTOR, username, password, role, unit_objs, display_name, email
+            CLI_ACTOR,
+            username,
+            password,
+            role,
+            unit_objs,
+            display_name,
+            email,
+            must_change_password=must_change_password,
         )
         db.session.commit()
     except SentinelError as exc:

@@ -574,6 +574,20 @@ def test_cli_user_commands(runner, office: Office):
     assert runner.invoke(args=["user", "unlock", "leader"]).exit_code == 0
     assert _user("leader").locked_until is None
 
+    result = runner.invoke(
+        args=[
+            "create-user",
+            "li",
+            "--role",
+            "handler",
+            "--unit",
+            "县教育局",
+            "--must-change-password",
+        ],
+        input="initial-pass-1\n",
+    )
+    assert result.exit_code == 0 and _user("li").must_change_password
+
     result = runner.invoke(args=["user", "deactivate", "nobody"])
     assert result.exit_code != 0 and "不存在" in result.output
     actions = {e.action for e in db.session.scalars(select(AuditEvent))}

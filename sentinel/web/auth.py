@@ -149,7 +149,7 @@ def enforce_session_rules() -> Any:
     if current_user.must_change_password and request.endpoint not in _PASSWORD_CHANGE_ALLOWED:
         if request.accept_mimetypes.best == "application/json":
             return json_error(403, "forbidden", "请先修改密码")
-        flash("管理员已重置您的密码，请先设置新密码", "warning")
+        # The page itself says why (no flash: it would repeat on every redirect).
         return redirect(url_for("auth.change_password"))
     return None
 
@@ -183,7 +183,6 @@ def login() -> Any:
             user = result.user
             _start_session(user)
             if user.must_change_password:
-                flash("管理员已重置您的密码，请先设置新密码", "warning")
                 return redirect(url_for("auth.change_password"))
             flash(f"欢迎，{user.label}（{user.role_label}）", "success")
             return redirect(_safe_next(request.args.get("next")) or home_for(user))
