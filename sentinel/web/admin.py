@@ -34,7 +34,8 @@ def _form_units() -> list[Unit]:
 
 
 def _unit_choices() -> list[Unit]:
-    return db.session.scalars(select(Unit).order_by(Unit.path)).all()  # type: ignore[return-value]
+    # Tree order: the materialised path puts every unit right below its parent.
+    return list(db.session.scalars(select(Unit).order_by(Unit.path)))
 
 
 def _user_or_404(user_id: int) -> User:
