@@ -70,10 +70,10 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> Any:
-        from sentinel.models import User
+        # Active users whose session epoch still matches (web/auth.py).
+        from sentinel.web.auth import load_user
 
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+        return load_user(user_id)
 
     if app.config["PROXY_FIX_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -44,9 +44,15 @@ def _read_password() -> str:
 @click.option("--unit", "unit_names", multiple=True, help="所属单位名称（可多次指定）")
 @click.option("--display-name", default="", help="显示名")
 @click.option("--email", default=None)
+@click.option("--must-change-password", is_flag=True, help="首次登录时须修改密码")
 @with_appcontext
 def create_user_command(
-    username: str, role: str, unit_names: tuple[str, ...], display_name: str, email: str | None
+    username: str,
+    role: str,
+    unit_names: tuple[str, ...],
+    display_name: str,
+    email: str | None,
+    must_change_password: bool,
 ) -> None:
     """Create a user; the password is read from standard input."""
     from sentinel.services import units, users
@@ -55,12 +61,164 @@ def create_user_command(
         unit_objs = [units.get_unit_by_name(n) for n in unit_names]
         password = _read_password()
         user = users.create_user(
-            CLI_ACTOR, username, password, role, unit_objs, display_name, email
+            CLI_ACTOR,
+            username,
+            password,
+            role,
+            unit_objs,
+            display_name,
+            email,
+            must_change_password=must_change_password,
         )
         db.session.commit()
     except SentinelError as exc:
         _fail(exc)
     click.echo(f"已创建用户 {user.username}（{user.role_label}）")
+
+
+@click.group("user")
+def user_group() -> None:
+    """User accounts: list, role and units, deactivate, password reset, unlock.
+
+    (New accounts: ``sentinel create-user``.)"""
+
+
+ROLE_CHOICE = click.Choice(["admin", "duty_officer", "handler", "reviewer", "leader"])
+
+
+def _user(username: str) -> Any:
+    from sentinel.services import users
+
+    return users.get_user_by_username(username)
+
+
+@user_group.command("list")
+@click.option("--inactive", is_flag=True, help="只列出已停用的用户")
+@with_appcontext
+def user_list(inactive: bool) -> None:
+    """List users: username, role, units, state, last login, locked until."""
+    from sentinel.models import utcnow
+    from sentinel.services import users
+    from sentinel.timefmt import format_local
+
+    now = utcnow()
+    click.echo("用户名\t角色\t所属单位\t状态\t最近登录\t锁定至")
+    for user in users.list_users():
+        if inactive and user.active:
+            continue
+        units = "、".join(u.name for u in users.units_in_tree_order(user.units)) or "-"
+        state = "启用" if user.active else "停用"
+        if user.must_change_password:
+            state += "（待改密码）"
+        locked = format_local(user.locked_until) if user.is_locked(now) else "-"
+        click.echo(
+            f"{user.username}\t{user.role_label}\t{units}\t{state}\t"
+            f"{format_local(user.last_login_at) or '从未登录'}\t{locked}"
+        )
+
+
+@user_group.command("set-role")
+@click.argument("username")
+@click.argument("role", type=ROLE_CHOICE)
+@with_appcontext
+def user_set_role(username: str, role: str) -> None:
+    """Change a user's role."""
+    from sentinel.services import users
+
+    try:
+        user = users.set_role(CLI_ACTOR, _user(username), role)
+        db.session.commit()
+    except SentinelError as exc:
+        _fail(exc)
+    click.echo(f"用户 {user.username} 的角色已改为{user.role_label}")
+
+
+@user_group.command("set-units")
+@click.argument("username")
+@click.argument("unit_names", nargs=-1)
+@with_appcontext
+def user_set_units(username: str, unit_names: tuple[str, ...]) -> None:
+    """Replace a user's units with the named ones (none: only for administrators)."""
+    from sentinel.services import units, users
+
+    try:
+        unit_objs = [units.get_unit_by_name(n) for n in unit_names]
+        user = users.set_units(CLI_ACTOR, _user(username), unit_objs)
+        db.session.commit()
+    except SentinelError as exc:
+        _fail(exc)
+    names = "、".join(u.name for u in users.units_in_tree_order(user.units)) or "（无）"
+    click.echo(f"用户 {user.username} 的所属单位：{names}")
+
+
+@user_group.command("deactivate")
+@click.argument("username")
+@with_appcontext
+def user_deactivate(username: str) -> None:
+    """Deactivate a user; their live sessions end at once."""
+    from sentinel.services import users
+
+    try:
+        user = users.deactivate_user(CLI_ACTOR, _user(username))
+        db.session.commit()
+    except SentinelError as exc:
+        _fail(exc)
+    click.echo(f"已停用用户 {user.username}，其登录已全部退出")
+
+
+@user_group.command("activate")
+@click.argument("username")
+@with_appcontext
+def user_activate(username: str) -> None:
+    """Reactivate a deactivated user."""
+    from sentinel.services import users
+
+    try:
+        user = users.activate_user(CLI_ACTOR, _user(username))
+        db.session.commit()
+    except SentinelError as exc:
+        _fail(exc)
+    click.echo(f"已启用用户 {user.username}")
+
+
+@user_group.command("reset-password")
+@click.argument("username")
+@click.option(
+    "--password-stdin", is_flag=True, help="从标准输入读取临时密码（默认：自动生成并打印）"
+)
+@with_appcontext
+def user_reset_password(username: str, password_stdin: bool) -> None:
+    """Give a user a temporary password; they must change it at the next login.
+
+    Without --password-stdin a password is generated and printed as the last line."""
+    from sentinel.services import users
+
+    try:
+        chosen = _read_password() if password_stdin else None
+        user = _user(username)
+        password = users.reset_password(CLI_ACTOR, user, chosen)
+        db.session.commit()
+    except SentinelError as exc:
+        _fail(exc)
+    click.echo(f"已重置用户 {user.username} 的密码，其登录已全部退出；下次登录须修改密码")
+    if not password_stdin:
+        click.echo("临时密码只显示这一次：")
+        click.echo(password)
+
+
+@user_group.command("unlock")
+@click.argument("username")
+@with_appcontext
+def user_unlock(username: str) -> None:
+    """Lift a login lockout (after repeated wrong passwords)."""
+    from sentinel.services import users
+
+    try:
+        user = users.unlock_user(CLI_ACTOR, _user(username))
+        db.session.commit()
+    except SentinelError as exc:
+        _fail(exc)
+    click.echo(f"已解锁用户 {user.username}")
 
 
 @click.group("source")
@@ -294,6 +452,7 @@ def recover_command() -> None:
 
 COMMANDS = (
     create_user_command,
+    user_group,
     source_group,
     unit_group,
     import_command,

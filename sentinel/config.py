@@ -35,8 +35,20 @@ class DefaultConfig:
     # future (clocks of channels and office PCs drift a little; minutes, not hours).
     INGEST_FUTURE_SKEW_SECONDS = 300
 
-    # Login throttling (Flask-Limiter syntax), per client IP.
+    # Login throttling per client IP (Flask-Limiter syntax). Only failed logins count, so
+    # an office behind one NAT address is never locked out by its own successful logins.
     LOGIN_RATE_LIMIT = "10 per minute"
+    # Per-account lockout: this many failed passwords within the window lock the account
+    # for LOGIN_LOCKOUT_MINUTES (an administrator can unlock it earlier).
+    LOGIN_LOCKOUT_THRESHOLD = 5
+    LOGIN_LOCKOUT_WINDOW_MINUTES = 15
+    LOGIN_LOCKOUT_MINUTES = 15
+    # Password policy: minimum length; a password may never equal the username.
+    PASSWORD_MIN_LENGTH = 8
+    # Sessions end after this many minutes without activity, and in any case this many
+    # hours after login.
+    SESSION_IDLE_MINUTES = 30
+    SESSION_MAX_HOURS = 12
     # Jobs: how long a queued-but-not-started or started-but-not-finished run may sit
     # before the recovery sweep enqueues it again.
     JOB_STALE_AFTER_S = 300
@@ -65,6 +77,9 @@ class DefaultConfig:
     PROXY_FIX_HOPS = 0
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Send the session cookie over HTTPS only. Off for the plain-HTTP demo; turn it on
+    # (SENTINEL_SESSION_COOKIE_SECURE=true) whenever the site is served over HTTPS.
+    SESSION_COOKIE_SECURE = False
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
     # Deadlines (issue 6). Office hours for hour-based clocks, unless a unit sets its own.

@@ -304,3 +304,33 @@ def test_duty_officer_sees_the_auto_merge_badge_splits_and_merges_a_possible_dup
     page.click(button)
     page.wait_for_selector(".flash-success")
     assert "已合并" in page.inner_text(".flashes")
+
+
+def test_admin_resets_a_password_and_the_user_must_change_it(server, browser, office):
+    """系统管理 → 用户 → 管理 → 重置密码: the generated password is shown once; the user
+    logs in with it, lands on 修改密码, and only then reaches their inbox."""
+    handler_id = office.users["edu_handler"].id
+    admin = _page(browser)
+    _login(admin, server, "admin")
+    admin.goto(server + "/admin/users")
+    admin.click(f"a[href='/admin/users/{handler_id}']")
+    admin.once("dialog", lambda dialog: dialog.accept())
+    admin.click("form[action$='/reset-password'] button[type=submit]")
+    temporary = admin.inner_text("#temp-password").strip()
+    assert len(temporary) >= 12
+    _shot(admin, "user-reset-password")
+
+    user = _page(browser)
+    user.goto(server + "/login")
+    user.fill("input[name=username]", "edu_handler")
+    user.fill("input[name=password]", temporary)
+    user.click("button[type=submit]")
+    user.wait_for_selector("text=您正在使用管理员设置的临时密码")
+    assert user.url.endswith("/password")
+    user.fill("input[name=current_password]", temporary)
+    user.fill("input[name=new_password]", "my-own-secret-42")
+    user.fill("input[name=confirm_password]", "my-own-secret-42")
+    user.click("form button[type=submit]:has-text('修改密码')")
+    user.wait_for_selector(".flash-success")
+    assert user.url.endswith("/inbox/")
+    assert "密码已修改" in user.inner_text(".flashes")

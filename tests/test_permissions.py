@@ -117,7 +117,9 @@ def test_login_is_throttled(app, office):
     app.config["RATELIMIT_ENABLED"] = True
     from sentinel.extensions import limiter
 
-    limiter.enabled = True
+    # Bind again now that it is enabled: only then are the hooks that count failed
+    # logins (deduct_when) installed.
+    limiter.init_app(app)
     client = app.test_client()
     codes = [
         client.post("/login", data={"username": "duty", "password": "nope"}).status_code

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import Column, ForeignKey, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sentinel.models.base import Base, utcnow
@@ -39,12 +39,30 @@ class User(UserMixin, Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Bumped whenever every live session of the user must end (deactivation, password
+    # reset or change): the session stores the epoch it was issued under (see get_id).
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set by an administrator's password reset: the next login must choose a new one.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    password_changed_at: Mapped[datetime | None]
+    # Per-account login throttle: failures since failed_window_start; locked until.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    failed_window_start: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
 
     units: Mapped[list[Unit]] = relationship(secondary=user_units, lazy="selectin")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        # Flask-Login keeps this in the session; the loader refuses it once the epoch
+        # moved on, so deactivating a user or resetting a password ends every session.
+        return f"{self.id}:{self.session_epoch}"
+
+    def is_locked(self, now: datetime | None = None) -> bool:
+        return self.locked_until is not None and self.locked_until > (now or utcnow())
 
     @property
     def role_label(self) -> str:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
 from sentinel.auth.permissions import current_actor, require
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
-from sentinel.models import AuditEvent, JobRun, Source, Unit, User
+from sentinel.models import AuditEvent, JobRun, Source, Unit, User, utcnow
 from sentinel.models.source import PLATFORMS
 from sentinel.models.unit import UNIT_KINDS
 from sentinel.services import health, sources, units, users
@@ -19,29 +28,127 @@ from sentinel.web.forms import submit
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+def _form_units() -> list[Unit]:
+    unit_ids = {int(v) for v in request.form.getlist("unit_ids") if v.isdigit()}
+    return [u for u in (db.session.get(Unit, i) for i in sorted(unit_ids)) if u is not None]
+
+
+def _unit_choices() -> list[Unit]:
+    # Tree order: the materialised path puts every unit right below its parent.
+    return list(db.session.scalars(select(Unit).order_by(Unit.path)))
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
 @bp.route("/users", methods=["GET", "POST"])
 @require("admin.manage")
 def users_page() -> Any:
     if request.method == "POST":
-        unit_ids = [int(v) for v in request.form.getlist("unit_ids") if v.isdigit()]
         submit(
             lambda: users.create_user(
                 current_actor(),
                 request.form.get("username", ""),
                 request.form.get("password", ""),
                 request.form.get("role", ""),
-                [u for u in (db.session.get(Unit, i) for i in unit_ids) if u is not None],
+                _form_units(),
                 request.form.get("display_name", ""),
                 request.form.get("email") or None,
+                must_change_password=bool(request.form.get("must_change_password")),
             ),
             "用户已创建",
         )
         return redirect(url_for("admin.users_page"))
     return render_template(
         "admin/users.html",
-        users=db.session.scalars(select(User).order_by(User.id)).all(),
-        units=db.session.scalars(select(Unit).order_by(Unit.path)).all(),
+        users=users.list_users(),
+        units=_unit_choices(),
+        now=utcnow(),
+        min_length=users.min_password_length(),
     )
+
+
+def _render_user(user: User, new_password: str | None = None) -> Any:
+    response = make_response(
+        render_template(
+            "admin/user_edit.html",
+            user=user,
+            units=_unit_choices(),
+            member_ids={u.id for u in user.units},
+            now=utcnow(),
+            new_password=new_password,
+            min_length=users.min_password_length(),
+        )
+    )
+    if new_password:
+        # The temporary password is shown this once: no cache may keep the page.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@require("admin.manage")
+def user_edit(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    if request.method == "POST":
+        done = submit(
+            lambda: users.update_user(
+                current_actor(),
+                user,
+                role=request.form.get("role", ""),
+                units=_form_units(),
+                display_name=request.form.get("display_name", ""),
+                email=request.form.get("email", ""),
+            ),
+            f"已保存用户“{user.username}”",
+        )
+        if done:
+            return redirect(url_for("admin.users_page"))
+        return redirect(url_for("admin.user_edit", user_id=user_id))
+    return _render_user(user)
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
+@require("admin.manage")
+def user_deactivate(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    submit(
+        lambda: users.deactivate_user(current_actor(), user),
+        f"已停用用户“{user.username}”，其登录已全部退出",
+    )
+    return redirect(url_for("admin.user_edit", user_id=user_id))
+
+
+@bp.route("/users/<int:user_id>/activate", methods=["POST"])
+@require("admin.manage")
+def user_activate(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    submit(lambda: users.activate_user(current_actor(), user), f"已启用用户“{user.username}”")
+    return redirect(url_for("admin.user_edit", user_id=user_id))
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@require("admin.manage")
+def user_unlock(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    submit(lambda: users.unlock_user(current_actor(), user), f"已解锁用户“{user.username}”")
+    return redirect(url_for("admin.user_edit", user_id=user_id))
+
+
+@bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
+@require("admin.manage")
+def user_reset_password(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    chosen = request.form.get("password", "")
+    done = submit(lambda: users.reset_password(current_actor(), user, chosen or None), None)
+    if not done:
+        return redirect(url_for("admin.user_edit", user_id=user_id))
+    # Rendered, not redirected: the password must not travel through the flash cookie.
+    return _render_user(user, new_password=done.value)
 
 
 @bp.route("/units", methods=["GET", "POST"])
