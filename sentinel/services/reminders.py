@@ -408,7 +408,7 @@ def _loud() -> Any | None:
 
 
 def _deliver(now: datetime, result: SweepResult, loud: Any | None) -> None:
-    from sentinel.jobs import enqueue
+    from sentinel.jobqueue import enqueue
 
     pending = Reminder.sent_at.is_(None)
     smtp = loud is not None
