@@ -165,6 +165,25 @@ def test_worker_and_cron_survive_a_redis_outage(
     wait_alive(cron, lambda: len(runs_of("recover_jobs")) > sweeps, 45, "a sweep after the outage")
     assert worker.running() and cron.running()
 
+    # A stop (systemd's SIGTERM) still stops them, and they say goodbye to RQ's registries.
+    assert worker.terminate(15) == 0, worker.log()[-2000:]
+    assert cron.terminate(15) == 0, cron.log()[-2000:]
+    assert registered_workers(redis_server, queues.DEFAULT) == 0
+    assert scheduler_age(redis_server) is None
+
+
+@needs_real_servers
+def test_worker_and_cron_stop_on_sigterm_while_redis_is_down(sentinel, redis_server):
+    worker = sentinel("worker")
+    cron = sentinel("cron")
+    wait_alive(worker, lambda: registered_workers(redis_server, queues.DEFAULT), 30, "worker up")
+    wait_alive(cron, lambda: scheduler_age(redis_server) is not None, 30, "scheduler up")
+    redis_server.kill()
+    time.sleep(7)  # both are now backing off / retrying
+    assert worker.running() and cron.running()
+    assert worker.terminate(15) == 0, worker.log()[-2000:]
+    assert cron.terminate(15) == 0, cron.log()[-2000:]
+
 
 # ------------------------------------------------------------------ health
 
@@ -203,7 +222,6 @@ def test_health_fails_within_seconds_of_the_worker_or_scheduler_stopping(
     assert time.monotonic() - stopped < 10
 
 
-@needs_real_servers
 def test_health_fails_when_a_job_waits_too_long(rq_app, redis_server):
     rq_app.config["QUEUE_MAX_WAIT_S"] = 1
     enqueue("process_items", item_ids=[])

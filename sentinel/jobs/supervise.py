@@ -28,6 +28,7 @@ from rq import Queue, Worker, worker_registration
 from rq.cron import CronScheduler
 from rq.cron_scheduler_registry import get_registry_key as cron_registry_key
 from rq.exceptions import SchedulerNotFound
+from rq.utils import now, utcformat
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,9 @@ def run_worker(
                 worker_ttl=heartbeat_s + 15,
                 job_monitoring_interval=heartbeat_s,
             )
-            with _keep_alive(worker, heartbeat_s):
+            with _keep_alive(worker, config["REDIS_URL"], heartbeat_s):
                 worker.work(burst=burst, logging_level="INFO")
-            if burst or _stop_requested(worker):
+            if burst or _stop_requested(worker) or stop.event.is_set():
                 return
             log.warning("worker_exited name=%s restarting", worker.name)
         except REDIS_ERRORS as exc:
@@ -124,10 +125,15 @@ def _stop_requested(worker: Worker) -> bool:
 
 
 class _keep_alive:
-    """A thread that heartbeats ``worker`` and re-registers it if Redis forgot it."""
+    """A thread that heartbeats ``worker`` and re-registers it if Redis forgot it.
 
-    def __init__(self, worker: Worker, every_s: int) -> None:
+    It has a connection of its own: the worker forks work horses, and a child must never
+    inherit a connection pool another thread was using at the moment of the fork.
+    """
+
+    def __init__(self, worker: Worker, redis_url: str, every_s: int) -> None:
         self.worker = worker
+        self.redis_url = redis_url
         self.every_s = every_s
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, name="sentinel-keepalive", daemon=True)
@@ -141,23 +147,32 @@ class _keep_alive:
         self.thread.join(timeout=self.every_s + 5)
 
     def _run(self) -> None:
-        while not self.done.wait(self.every_s):
-            worker = self.worker
-            if worker.birth_date is None:  # not registered yet
-                continue
-            try:
-                conn = worker.connection
-                if not conn.sismember(worker_registration.REDIS_WORKER_KEYS, worker.key):
-                    # Redis restarted empty: register again, as RQ's register_birth does
-                    # (which refuses while our own heartbeat has recreated the hash).
-                    with conn.pipeline() as pipe:
-                        pipe.hset(worker.key, mapping=worker.serialize())
-                        worker_registration.register(worker, pipe)
-                        pipe.execute()
-                    log.info("worker_registered_again name=%s", worker.name)
-                worker.heartbeat(worker.worker_ttl + 60)
-            except Exception as exc:  # Redis down: the worker's own loop deals with it
-                log.debug("keepalive_failed error=%s", type(exc).__name__)
+        conn = connect(self.redis_url)
+        try:
+            while not self.done.wait(self.every_s):
+                try:
+                    self._beat(conn)
+                except Exception as exc:  # Redis down: the worker's own loop deals with it
+                    log.debug("keepalive_failed error=%s", type(exc).__name__)
+        finally:
+            conn.close()
+
+    def _beat(self, conn: Redis) -> None:
+        worker = self.worker
+        if worker.birth_date is None:  # not registered yet
+            return
+        worker.last_heartbeat = now()
+        with conn.pipeline() as pipe:
+            if not conn.sismember(worker_registration.REDIS_WORKER_KEYS, worker.key):
+                # Redis restarted empty: register again, as RQ's register_birth does (which
+                # refuses while RQ's own heartbeat has recreated the hash).
+                pipe.hset(worker.key, mapping=worker.serialize())
+                worker_registration.register(worker, pipe)
+                log.info("worker_registered_again name=%s", worker.name)
+            # What RQ's Worker.heartbeat() writes.
+            pipe.hset(worker.key, "last_heartbeat", utcformat(worker.last_heartbeat))
+            pipe.expire(worker.key, worker.worker_ttl + 60)
+            pipe.execute()
 
 
 # ------------------------------------------------------------------------- cron

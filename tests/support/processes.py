@@ -142,6 +142,11 @@ class Process:
                 os.kill(pid, signal.SIGKILL)
         return pids
 
+    def terminate(self, timeout: float) -> int:
+        """SIGTERM (what systemd sends on stop); returns the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
     def running(self) -> bool:
         return self.proc.poll() is None
 
