@@ -17,6 +17,7 @@ from rq import Queue, Worker
 from rq.cron_scheduler_registry import get_registry_key as cron_registry_key
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.worker import BaseWorker
 
 from sentinel.models import utcnow
 
@@ -30,7 +31,7 @@ def heartbeat_fresh(last: datetime | None, stale_after_s: float) -> bool:
     return (utcnow() - last).total_seconds() <= stale_after_s
 
 
-def live_workers(conn: Redis, queue_name: str, stale_after_s: float) -> list[Worker]:
+def live_workers(conn: Redis, queue_name: str, stale_after_s: float) -> list[BaseWorker]:
     """Registered workers serving ``queue_name`` whose heartbeat is fresh."""
     workers = Worker.all(queue=Queue(queue_name, connection=conn))
     return [w for w in workers if heartbeat_fresh(w.last_heartbeat, stale_after_s)]
