@@ -213,13 +213,13 @@ def test_health_fails_within_seconds_of_the_worker_or_scheduler_stopping(
 
     worker.kill()  # SIGKILL: no goodbye, only the heartbeat stops
     stopped = time.monotonic()
-    wait_for(lambda: "队列 default 没有在线的处理进程" in problems(), 15, "red after the worker")
-    assert time.monotonic() - stopped < 10
+    wait_for(lambda: "队列 default 没有在线的处理进程" in problems(), 20, "red after the worker")
+    assert time.monotonic() - stopped < 15  # 4 s of silence, plus the check's own time
 
     cron.kill()
     stopped = time.monotonic()
-    wait_for(lambda: "定时调度进程没有心跳" in problems(), 15, "red after the scheduler")
-    assert time.monotonic() - stopped < 10
+    wait_for(lambda: "定时调度进程没有心跳" in problems(), 20, "red after the scheduler")
+    assert time.monotonic() - stopped < 15
 
 
 def test_health_fails_when_a_job_waits_too_long(rq_app, redis_server):
