@@ -538,6 +538,12 @@ def test_worker_killed_mid_job_is_recovered_once(
     gate.unlink()
     result = recovery.recover()
     assert (result["lost"], result["redelivered"]) == (1, 1)
+    # The dead worker's execution is gone from RQ's started registry (RQ's own clean-up
+    # would otherwise fail the re-delivered job later).
+    from rq.registry import StartedJobRegistry
+
+    started = StartedJobRegistry("test_slow", connection=Redis.from_url(redis_server.url))
+    assert started.get_job_ids(cleanup=False) == []
 
     second = workers(["test_slow"], burst=True)
     assert second.wait(60) == 0, second.log()

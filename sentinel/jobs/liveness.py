@@ -17,6 +17,7 @@ from rq import Queue, Worker
 from rq.cron_scheduler_registry import get_registry_key as cron_registry_key
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from rq.worker import BaseWorker
 
 from sentinel.models import utcnow
@@ -79,3 +80,17 @@ def rq_job_alive(conn: Redis, rq_job_id: str, stale_after_s: float) -> bool:
     if worker is None or not heartbeat_fresh(worker.last_heartbeat, stale_after_s):
         return False
     return worker.get_current_job_id() == job.id
+
+
+def forget_dead_execution(conn: Redis, rq_job_id: str) -> None:
+    """Drop a dead worker's execution of ``rq_job_id`` from RQ's started registry.
+
+    RQ's own clean-up would otherwise find it minutes later and mark the job failed — by
+    then the same job id has been delivered again and may have run fine.
+    """
+    try:
+        job = Job.fetch(rq_job_id, connection=conn)
+    except NoSuchJobError:
+        return
+    if job.get_status(refresh=False) == JobStatus.STARTED and job.origin:
+        StartedJobRegistry(job.origin, connection=conn).remove_executions(job)

@@ -146,12 +146,24 @@ def close_lost_runs(app: Flask, specs: dict[str, Any]) -> set[int]:
         ).rowcount
         if closed:
             lost.add(run.id)
+            _forget_execution(app, run.rq_job_id)
             log.warning(
                 "job_run_lost job_run_id=%s name=%s attempt=%s", run.id, run.name, run.attempts
             )
     db.session.commit()
     db.session.expire_all()
     return lost
+
+
+def _forget_execution(app: Flask, job_id: str | None) -> None:
+    if app.config["JOBS_MODE"] != "rq" or not job_id:
+        return
+    from sentinel.jobs.liveness import forget_dead_execution
+
+    try:
+        forget_dead_execution(redis_connection(app), job_id)
+    except Exception as exc:  # best effort: RQ's own clean-up comes later anyway
+        log.warning("forget_execution_failed error=%s", type(exc).__name__)
 
 
 def _run_alive(app: Flask, run: JobRun, spec: Any) -> bool:
