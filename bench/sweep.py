@@ -130,7 +130,7 @@ def main() -> None:
         if config["JOBS_MODE"] == "rq":  # drop the document jobs no worker will run
             from rq import Queue
 
-            from sentinel.jobs.redis_conn import redis_connection
+            from sentinel.jobqueue import redis_connection
 
             Queue("maintenance", connection=redis_connection(app)).empty()
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sentinel.auth.permissions import Actor
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
-from sentinel.jobs.queue import wait_for_in_process_jobs
+from sentinel.jobqueue import wait_for_in_process_jobs
 
 CLI_ACTOR = Actor(label="cli")
 
@@ -391,48 +391,44 @@ def serve_command(host: str, port: int, workers: int | None) -> None:
 
 @click.command("worker")
 @click.argument("queues", nargs=-1)
-@click.option("--pool", default=1, show_default=True, help="工作进程数（>1 时使用 RQ worker-pool）")
+@click.option("--burst", is_flag=True, help="队列清空后退出（测试与批处理用）")
 @with_appcontext
-def worker_command(queues: tuple[str, ...], pool: int) -> None:
-    """Run RQ workers for the given queues (default: all)."""
-    from rq import Worker
-    from rq.worker_pool import WorkerPool
+def worker_command(queues: tuple[str, ...], burst: bool) -> None:
+    """Run an RQ worker for the given queues (default: all, maintenance first).
 
-    from sentinel.jobs.redis_conn import redis_connection
-    from sentinel.jobs.registry import all_jobs
+    Survives Redis outages (reconnects with back-off); stops on SIGTERM / SIGINT after the
+    current job. Run several (systemd units in deploy/systemd/) for more throughput.
+    """
+    from rq import Worker
+
+    from sentinel.jobs import queues as queue_order
+    from sentinel.jobs.registry import queue_names
+    from sentinel.jobs.supervise import run_worker
 
     if current_app.config["JOBS_MODE"] != "rq":
         raise click.ClickException("未配置 SENTINEL_REDIS_URL：嵌入模式下任务在网站进程内运行")
-    names = list(queues) or sorted({spec.queue for spec in all_jobs().values()})
-    conn = redis_connection(current_app)
-    if pool > 1:
-        WorkerPool(names, connection=conn, num_workers=pool).start()
-    else:
-        Worker(names, connection=conn).work(with_scheduler=True)
+    names = queue_order.ordered(list(queues)) if queues else queue_names()
+    run_worker(current_app._get_current_object(), names, worker_class=Worker, burst=burst)
 
 
 @click.command("cron")
 @with_appcontext
 def cron_command() -> None:
-    """Run RQ's cron scheduler with sentinel's periodic schedule."""
-    from rq.cron import CronScheduler
-
-    from sentinel.jobs.redis_conn import redis_connection
+    """Run RQ's cron scheduler with sentinel's periodic schedule (survives Redis outages)."""
+    from sentinel.jobs.supervise import run_cron
 
     if current_app.config["JOBS_MODE"] != "rq":
         raise click.ClickException(
             "未配置 SENTINEL_REDIS_URL：嵌入模式下定时任务由 sentinel serve 运行"
         )
-    scheduler = CronScheduler(connection=redis_connection(current_app))
-    scheduler.load_config_from_file("sentinel.jobs.cron_config")
-    scheduler.start()
+    run_cron(current_app._get_current_object())
 
 
 @click.command("health")
 @with_appcontext
 def health_command() -> None:
-    """Queue depths and the last run of every periodic job; exit 1 when unhealthy."""
-    from sentinel.services import health
+    """Workers, queues, the scheduler and every periodic job; exit 1 when unhealthy."""
+    from sentinel.jobs import health
 
     report = health.check()
     for line in report.lines:
@@ -445,7 +441,7 @@ def health_command() -> None:
 @with_appcontext
 def recover_command() -> None:
     """Run the job recovery sweep once now."""
-    from sentinel.services import recovery
+    from sentinel.jobs import recovery
 
     click.echo(recovery.recover())
 

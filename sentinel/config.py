@@ -49,10 +49,21 @@ class DefaultConfig:
     # hours after login.
     SESSION_IDLE_MINUTES = 30
     SESSION_MAX_HOURS = 12
-    # Jobs: how long a queued-but-not-started or started-but-not-finished run may sit
-    # before the recovery sweep enqueues it again.
+    # Jobs. With RQ a started job whose worker stopped heartbeating is run again at the next
+    # recovery sweep (every 30 s); attempts are each job's own ``max_attempts``.
+    # How long a delivered-but-not-started run may sit before the sweep delivers it again;
+    # in the in-process modes (no heartbeat) also how long a started run may go unfinished
+    # before it is presumed lost — never less than the job's own timeout there.
     JOB_STALE_AFTER_S = 300
-    JOB_MAX_ATTEMPTS = 5
+    # Workers and the cron scheduler heartbeat every HEARTBEAT_S; one silent for
+    # HEARTBEAT_STALE_AFTER_S is dead: its job runs again and `sentinel health` fails.
+    HEARTBEAT_S = 5
+    HEARTBEAT_STALE_AFTER_S = 20
+    # `sentinel health` fails when the oldest job waiting on a queue is older than this.
+    QUEUE_MAX_WAIT_S = 300
+    # Watchdog limits, shared by `sentinel health` and the admin banner: a periodic job whose
+    # last success is older than its limit is late.
+    RECOVERY_STALE_AFTER_S = 300
     # Classification. Topic confidence below this marks a case "needs a person"
     # (None: the bundle's own calibrated default).
     TOPIC_THRESHOLD: float | None = None
@@ -95,8 +106,10 @@ class DefaultConfig:
     REMINDER_DUE_SOON_DAYS = 1
     REMINDER_NOTICE_AFTER_DAYS = 1
     REMINDER_REPORT_AFTER_DAYS = 5
-    # Watchdog: alert when the deadline sweep has not succeeded for this long.
+    # Watchdog: alert when the deadline sweep has not succeeded for this long (the banner
+    # and `sentinel health` both read it).
     SWEEP_STALE_AFTER_S = 600
+    RETRAIN_STALE_AFTER_S = 3 * 24 * 3600
     # Per sweep: reminders delivered, and 《催办通知书》 documents written (the rest wait).
     SWEEP_DELIVERY_BATCH = 500
     SWEEP_MAX_DOCUMENTS = 50

@@ -32,11 +32,11 @@ from sqlalchemy import func, select, text, update
 from sentinel import create_app
 from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
-from sentinel.jobs import enqueue, registry, runner
-from sentinel.jobs.queue import deliver, rq_job_id
+from sentinel.jobqueue import deliver, enqueue, rq_job_id
+from sentinel.jobs import recovery, registry, runner
 from sentinel.jobs.schedule import PERIODIC
 from sentinel.models import AuditEvent, Item, JobRun, utcnow
-from sentinel.services import recovery, sources
+from sentinel.services import sources
 from tests.support.processes import REDIS_SERVER, RedisServer, Worker, wait_for
 
 EXTRA_MODULES = "tests.support.slow_jobs"
@@ -55,7 +55,8 @@ def slow_jobs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     assert "slow_mark" in registry.all_jobs()
     yield
     # Other test files see only the real jobs (health lists every job's queue).
-    registry._JOBS.pop("slow_mark", None)
+    for name in ("slow_mark", "busy_default", "always_fails"):
+        registry._JOBS.pop(name, None)
 
 
 @pytest.fixture
@@ -378,7 +379,7 @@ def test_sweep_redelivers_pending_runs_after_the_grace_period(feed):
     young = add_run("process_items", "pending", 1, args={"item_ids": new_ids})
     db.session.commit()
     result = recovery.recover()
-    assert result == {"redelivered": 1, "exhausted": 0, "orphan_items": 0}
+    assert result == {"lost": 0, "redelivered": 1, "exhausted": 0, "orphan_items": 0}
     assert fresh(JobRun, old.id).status == "succeeded"
     assert fresh(Item, old_ids[0]).processed_at is not None
     assert fresh(JobRun, young.id).status == "pending"  # may still be on its way
@@ -443,11 +444,11 @@ def test_exhausted_runs_do_not_starve_the_sweep(feed, monkeypatch):
 def test_sweep_enqueues_processing_for_orphan_items(feed):
     ids = unprocessed_items(feed, "路灯坏了", "垃圾没人收")
     result = recovery.recover()
-    assert result == {"redelivered": 0, "exhausted": 0, "orphan_items": 2}
+    assert result == {"lost": 0, "redelivered": 0, "exhausted": 0, "orphan_items": 2}
     assert all(fresh(Item, i).processed_at for i in ids)
     assert process_runs()[-1].args == {"item_ids": ids}
     # Nothing left to do: a second sweep is a no-op.
-    assert recovery.recover() == {"redelivered": 0, "exhausted": 0, "orphan_items": 0}
+    assert recovery.recover() == {"lost": 0, "redelivered": 0, "exhausted": 0, "orphan_items": 0}
 
 
 def test_orphan_scan_waits_while_a_processing_run_is_live(feed):
@@ -492,7 +493,7 @@ def test_redis_down_during_ingest_loses_nothing(rq_app, feed, redis_server, monk
     assert recovery.recover()["redelivered"] == 0
 
     redis_server.start()
-    assert recovery.recover() == {"redelivered": 1, "exhausted": 0, "orphan_items": 0}
+    assert recovery.recover() == {"lost": 0, "redelivered": 1, "exhausted": 0, "orphan_items": 0}
     default = Queue("default", connection=Redis.from_url(redis_server.url))
     assert default.job_ids == [rq_job_id(run.id)]
     # Delivered and still queued: the next sweep leaves it alone.
@@ -529,18 +530,20 @@ def test_worker_killed_mid_job_is_recovered_once(
     assert fresh(JobRun, run_id).status == "running"
     first.kill()
 
-    # Not stale yet: the run's job timeout has not passed since it started.
-    rq_app.config["JOB_STALE_AFTER_S"] = 1
+    # Not presumed dead yet: its worker's last heartbeat is recent.
     assert recovery.recover()["redelivered"] == 0
-    # Time passes beyond the job's timeout: the run is presumed dead.
-    db.session.execute(
-        update(JobRun)
-        .where(JobRun.id == run_id)
-        .values(started_at=utcnow() - timedelta(seconds=registry.get("slow_mark").timeout + 5))
-    )
-    db.session.commit()
+    assert fresh(JobRun, run_id).status == "running"
+    # Time passes: the dead worker's last heartbeat grows older than the limit.
+    age_worker_heartbeats(redis_server.url, rq_app.config["HEARTBEAT_STALE_AFTER_S"] + 5)
     gate.unlink()
-    assert recovery.recover()["redelivered"] == 1
+    result = recovery.recover()
+    assert (result["lost"], result["redelivered"]) == (1, 1)
+    # The dead worker's execution is gone from RQ's started registry (RQ's own clean-up
+    # would otherwise fail the re-delivered job later).
+    from rq.registry import StartedJobRegistry
+
+    started = StartedJobRegistry("test_slow", connection=Redis.from_url(redis_server.url))
+    assert started.get_job_ids(cleanup=False) == []
 
     second = workers(["test_slow"], burst=True)
     assert second.wait(60) == 0, second.log()
@@ -550,6 +553,16 @@ def test_worker_killed_mid_job_is_recovered_once(
     assert len(entered(gate)) == 2 and len(set(entered(gate))) == 2  # two processes
     assert fresh(Item, item_id).processed_at is not None
     assert slow_mark_events(item_id) == 1  # the effect happened exactly once
+
+
+def age_worker_heartbeats(redis_url: str, seconds: float) -> None:
+    """Make every registered RQ worker's last heartbeat ``seconds`` old."""
+    from rq.utils import utcformat
+
+    conn = Redis.from_url(redis_url)
+    old = utcformat(utcnow() - timedelta(seconds=seconds))
+    for key in conn.smembers("rq:workers"):
+        conn.hset(key, "last_heartbeat", old)
 
 
 def _committed_effect(item_id: int) -> bool:
@@ -576,6 +589,16 @@ def add_periodic_success(name: str, age_s: float) -> None:
     db.session.commit()
 
 
+def register_worker_and_scheduler(redis_url: str) -> None:
+    """Entries in RQ's registries as a live worker (every queue) and cron scheduler make."""
+    from rq import Worker as RQWorker
+    from rq.cron import CronScheduler
+
+    conn = Redis.from_url(redis_url)
+    RQWorker(registry.queue_names(), connection=conn).register_birth()
+    CronScheduler(connection=conn, logging_level="WARNING").register_birth()
+
+
 def test_health_is_ok_and_names_every_periodic_job(runner, app):
     result = runner.invoke(args=["health"])
     assert result.exit_code == 0, result.output
@@ -589,7 +612,7 @@ def test_health_is_ok_and_names_every_periodic_job(runner, app):
 
 def test_health_fails_when_a_periodic_job_is_late(runner, app):
     periodic = PERIODIC[0]
-    add_periodic_success(periodic.name, periodic.stale_after_s + 60)
+    add_periodic_success(periodic.name, periodic.stale_after_s(app.config) + 60)
     result = runner.invoke(args=["health"])
     assert result.exit_code == 1, result.output
     assert f"✗ 定时任务 {periodic.name} 上次成功于" in result.output
@@ -600,11 +623,12 @@ def test_health_reports_queue_depths_and_fails_without_redis(rq_app, redis_serve
     enqueue("process_items", item_ids=[2])
     db.session.commit()
     add_periodic_success(PERIODIC[0].name, 10)
+    register_worker_and_scheduler(redis_server.url)
     cli = rq_app.test_cli_runner()
     result = cli.invoke(args=["health"])
     assert result.exit_code == 0, result.output
     assert "任务模式：RQ + Redis" in result.output
-    assert "队列 default：排队 2，运行中 0，失败 0" in result.output
+    assert "队列 default：排队 2，运行中 0，失败 0，在线处理进程 1" in result.output
     assert "队列 maintenance：排队 0" in result.output
     assert f"✓ 定时任务 {PERIODIC[0].name}：上次成功" in result.output
 
@@ -644,6 +668,7 @@ def test_rq_cron_config_registers_the_periodic_schedule(rq_app, redis_server, mo
     for periodic in PERIODIC:
         run = db.session.scalars(select(JobRun).where(JobRun.name == periodic.name)).one()
         assert run.status == "succeeded"
+    register_worker_and_scheduler(redis_server.url)
     result = rq_app.test_cli_runner().invoke(args=["health"])
     assert result.exit_code == 0, result.output
 
@@ -730,7 +755,7 @@ def test_jobs_wait_for_the_outermost_commit_not_a_savepoint_release(app, office)
 
 
 def test_a_failed_savepoint_keeps_jobs_enqueued_before_it(app, office):
-    from sentinel.jobs import enqueue
+    from sentinel.jobqueue import enqueue
     from sentinel.services import ingest
 
     ingest.ingest_items(office.actor("admin"), office.source, [ingest.IncomingItem("k-1", "保留")])

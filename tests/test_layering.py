@@ -10,8 +10,6 @@ SERVICES = Path(__file__).resolve().parent.parent / "sentinel" / "services"
 # Services that still commit by themselves, each with the change that ends it. Empty this
 # as they go; a new entry needs a reason as good as these.
 STILL_COMMITTING = {
-    # Moves to sentinel/jobs/recovery.py (a job owns its transactions) in the "faults" work.
-    "recovery.py",
     # run_batch commits per chunk so a retried import resumes; being reworked in the
     # "verbatim" work, after which its driver moves into jobs/imports.py.
     "imports.py",

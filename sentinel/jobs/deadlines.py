@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from sentinel.extensions import db
-from sentinel.jobs.queue import enqueue
+from sentinel.jobqueue import enqueue
+from sentinel.jobs import queues
 from sentinel.jobs.registry import job
 from sentinel.models import utcnow
 from sentinel.services import notice_docx
@@ -63,13 +64,13 @@ def sweep(now: datetime | None = None) -> ladder.SweepResult:
     return result
 
 
-@job(ladder.SWEEP_JOB, queue="maintenance", timeout=600, max_attempts=1)
+@job(ladder.SWEEP_JOB, queue=queues.MAINTENANCE, timeout=600, max_attempts=1)
 def deadline_sweep() -> dict[str, Any]:
     """Mark due-soon/overdue cases and deliver the reminder ladder (idempotent)."""
     return sweep().as_dict()
 
 
-@job(notice_docx.NOTICE_JOB, queue="maintenance", timeout=120, max_attempts=5)
+@job(notice_docx.NOTICE_JOB, queue=queues.MAINTENANCE, timeout=120, max_attempts=5)
 def render_reminder_notice(reminder_id: int) -> dict[str, Any]:
     """Write a reminder's 《催办通知书》 DOCX under the instance folder (idempotent)."""
     return {"path": notice_docx.render_notice(reminder_id)}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sentinel.jobs import queues
 from sentinel.jobs.registry import job
 from sentinel.services import imports
 
 
-@job("run_import", queue="imports", timeout=3600, max_attempts=3)
+@job("run_import", queue=queues.IMPORTS, timeout=3600, max_attempts=3)
 def run_import(batch_id: int) -> dict[str, int]:
     """Import an uploaded file; a re-run resumes after the rows already imported. An
     unexpected error fails the batch (with its reason) and the job, which is retried."""

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from sentinel.extensions import db
-from sentinel.jobs.runner import run_job_in_app, worker_app
+from sentinel.jobs.runner import current_rq_job_id, run_job_in_app, worker_app
 from sentinel.jobs.schedule import PERIODIC
 from sentinel.models import JobRun
 
@@ -19,16 +19,18 @@ log = logging.getLogger(__name__)
 
 def run_periodic(name: str) -> dict[str, Any] | None:
     """RQ cron entry point (runs in an RQ worker)."""
-    return run_periodic_in_app(worker_app(), name)
+    return run_periodic_in_app(worker_app(), name, rq_job_id=current_rq_job_id())
 
 
-def run_periodic_in_app(app: Flask, name: str) -> dict[str, Any] | None:
+def run_periodic_in_app(
+    app: Flask, name: str, rq_job_id: str | None = None
+) -> dict[str, Any] | None:
     with app.app_context():
         run = JobRun(name=name, args={}, status="pending")
         db.session.add(run)
         db.session.commit()
         run_id = run.id
-    return run_job_in_app(app, run_id)
+    return run_job_in_app(app, run_id, rq_job_id=rq_job_id)
 
 
 def start_thread_scheduler(app: Flask) -> threading.Thread:

@@ -39,7 +39,10 @@ _JOBS: dict[str, JobSpec] = {}
 def job(
     name: str, *, queue: str = "default", timeout: int = 600, max_attempts: int = 5
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a job function under ``name`` with its queue, timeout and attempt limit."""
+    """Register a job function under ``name`` with its queue, timeout and attempt limit.
+
+    ``max_attempts`` is the only attempt limit: a job declared with 1 runs once.
+    """
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
         _JOBS[name] = JobSpec(name, func, queue, timeout, max_attempts)
@@ -65,10 +68,27 @@ def load_all() -> None:
         importlib.import_module(module)
 
 
-def stale_after_s(spec: JobSpec, default_s: int) -> int:
-    """Seconds after which a ``running`` run of this job is presumed dead (worker lost).
+def queue_names() -> list[str]:
+    """Every queue some job uses, in the order a worker serves them (maintenance first)."""
+    from sentinel.jobs import queues
 
-    Never less than the job's own timeout: RQ stops a job at its timeout, so before
-    that a long job (an import) may still be alive and must not be claimed twice.
+    return queues.ordered({spec.queue for spec in all_jobs().values()})
+
+
+def attempts_left(spec: JobSpec, attempts: Any) -> Any:
+    """The one rule for retries: a run may start again while ``attempts < max_attempts``.
+
+    ``attempts`` is an int or the ``JobRun.attempts`` column (then this is a SQL
+    condition); the claim in ``runner`` and the recovery sweep both use it, and RQ itself
+    never retries (``jobqueue`` enqueues without ``Retry``).
+    """
+    return attempts < spec.max_attempts
+
+
+def embedded_stale_after_s(spec: JobSpec, default_s: int) -> int:
+    """In-process modes only: seconds after which a ``running`` run is presumed dead.
+
+    With RQ a dead worker is found by its heartbeat (``liveness``); in-process there is no
+    heartbeat, so a run is given ``JOB_STALE_AFTER_S`` but never less than its own timeout.
     """
     return max(int(default_s), spec.timeout)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -31,14 +30,27 @@ def worker_app() -> Flask:
 
 def run_job(job_run_id: int) -> dict[str, Any] | None:
     """RQ entry point: run a JobRun inside the worker's app."""
-    return run_job_in_app(worker_app(), job_run_id)
+    return run_job_in_app(worker_app(), job_run_id, rq_job_id=current_rq_job_id())
 
 
-def run_job_in_app(app: Flask, job_run_id: int) -> dict[str, Any] | None:
+def current_rq_job_id() -> str | None:
+    """The id of the RQ job this code runs in (None outside an RQ worker)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    return job.id if job is not None else None
+
+
+def run_job_in_app(
+    app: Flask, job_run_id: int, rq_job_id: str | None = None
+) -> dict[str, Any] | None:
     """Claim and run one JobRun. A run that is already claimed or finished is skipped.
 
-    The job function must be idempotent: a run whose worker died is claimed again once
-    it is stale, and runs again from the start.
+    A run is claimed when it is pending, or failed with attempts left (the job's
+    ``max_attempts``, the one limit). A ``running`` run is never claimed here: the recovery
+    sweep first closes it as failed once its worker is found dead (by the worker's RQ
+    heartbeat), so the job function must be idempotent — it may run again from the start.
+    ``rq_job_id`` records which RQ job runs it, which is how the sweep finds the worker.
     """
     from sentinel.jobs import registry
 
@@ -48,15 +60,14 @@ def run_job_in_app(app: Flask, job_run_id: int) -> dict[str, Any] | None:
             db.session.rollback()
             log.warning("job_run_skipped job_run_id=%s reason=unknown_run", job_run_id)
             return None
-        stale_s = registry.stale_after_s(registry.get(name), app.config["JOB_STALE_AFTER_S"])
-        stale_before = utcnow() - timedelta(seconds=stale_s)
+        spec = registry.get(name)
         claim = (
             update(JobRun)
             .where(JobRun.id == job_run_id)
             .where(
                 or_(
-                    JobRun.status.in_(("pending", "queued", "failed")),
-                    and_(JobRun.status == "running", JobRun.started_at < stale_before),
+                    JobRun.status.in_(("pending", "queued")),
+                    and_(JobRun.status == "failed", registry.attempts_left(spec, JobRun.attempts)),
                 )
             )
             .values(
@@ -65,6 +76,7 @@ def run_job_in_app(app: Flask, job_run_id: int) -> dict[str, Any] | None:
                 started_at=utcnow(),
                 updated_at=utcnow(),
                 error=None,
+                rq_job_id=rq_job_id,
             )
         )
         if db.session.execute(claim).rowcount != 1:
@@ -74,7 +86,6 @@ def run_job_in_app(app: Flask, job_run_id: int) -> dict[str, Any] | None:
         db.session.commit()
         run = db.session.get(JobRun, job_run_id)
         assert run is not None
-        spec = registry.get(run.name)
         args = dict(run.args or {})
         started = time.monotonic()
         try:

@@ -7,20 +7,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
 class PeriodicJob:
     name: str  # a job name from the registry
     interval_s: int
-    # The health command fails when the last success is older than this.
-    stale_after_s: int
+    # The setting (seconds) after which a missing success is late: `sentinel health` fails
+    # and, for the deadline sweep, the admin banner shows — both read the same setting.
+    stale_setting: str
+
+    def stale_after_s(self, config: Any) -> int:
+        """This job's watchdog limit in seconds, from the app's settings."""
+        return int(config[self.stale_setting])
 
 
 PERIODIC: tuple[PeriodicJob, ...] = (
-    PeriodicJob("recover_jobs", interval_s=60, stale_after_s=600),
-    # Deadline sweep + reminder ladder (issue 6); the watchdog alerts after 10 minutes.
-    PeriodicJob("deadline_sweep", interval_s=120, stale_after_s=600),
+    # Every 30 s, so a job whose worker died runs again within a minute.
+    PeriodicJob("recover_jobs", interval_s=30, stale_setting="RECOVERY_STALE_AFTER_S"),
+    # Deadline sweep + reminder ladder (issue 6).
+    PeriodicJob("deadline_sweep", interval_s=120, stale_setting="SWEEP_STALE_AFTER_S"),
     # Nightly retrain with officers' corrections; a no-op unless SENTINEL_RETRAIN_ENABLED.
-    PeriodicJob("retrain_models_periodic", interval_s=24 * 3600, stale_after_s=3 * 24 * 3600),
+    PeriodicJob(
+        "retrain_models_periodic", interval_s=24 * 3600, stale_setting="RETRAIN_STALE_AFTER_S"
+    ),
 )

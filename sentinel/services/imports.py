@@ -22,7 +22,7 @@ from sqlalchemy import and_, or_, update
 from sentinel.auth.permissions import Actor
 from sentinel.errors import InvalidTransition, ValidationFailed
 from sentinel.extensions import db
-from sentinel.jobs import enqueue
+from sentinel.jobqueue import enqueue
 from sentinel.models import ImportBatch, Source, utcnow
 from sentinel.services import audit, importer, ingest
 

@@ -43,7 +43,7 @@ from classifiers.text import normalise
 from sentinel.auth.permissions import Actor
 from sentinel.errors import ValidationFailed
 from sentinel.extensions import db
-from sentinel.jobs import enqueue
+from sentinel.jobqueue import enqueue
 from sentinel.models import Case, Item, Source, utcnow
 from sentinel.models.case import OPEN_STATUSES
 from sentinel.services import audit, duplicates

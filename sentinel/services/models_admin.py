@@ -51,7 +51,7 @@ def activate(actor: Actor, version: str) -> None:
 
 def request_retrain(actor: Actor) -> None:
     """Queue a retrain with corrections (runs on the maintenance queue); audited."""
-    from sentinel.jobs import enqueue
+    from sentinel.jobqueue import enqueue
 
     run = enqueue("retrain_models")
     db.session.flush()

@@ -40,7 +40,7 @@ def requeue_unlabelled(*, everything: bool = False, batch: int = 500) -> int:
     classifies them once a model is active. Returns how many items were queued."""
     from sqlalchemy import update
 
-    from sentinel.jobs import enqueue
+    from sentinel.jobqueue import enqueue
 
     stmt = select(Item.id).order_by(Item.id)
     if not everything:

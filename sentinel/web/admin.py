@@ -19,10 +19,11 @@ from sqlalchemy import select
 from sentinel.auth.permissions import current_actor, require
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
+from sentinel.jobs import health
 from sentinel.models import AuditEvent, JobRun, Source, Unit, User, utcnow
 from sentinel.models.source import PLATFORMS
 from sentinel.models.unit import UNIT_KINDS
-from sentinel.services import health, sources, units, users
+from sentinel.services import sources, units, users
 from sentinel.web.forms import submit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

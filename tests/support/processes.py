@@ -1,4 +1,4 @@
-"""Real servers for job tests: a private redis-server and RQ worker subprocesses.
+"""Real servers for job tests: a private redis-server, RQ and ``sentinel`` subprocesses.
 
 Every process started here is stopped by its owner's ``stop()``; fixtures call it in a
 ``finally`` so a failing test never leaves a server or a worker behind.
@@ -106,20 +106,10 @@ class RedisServer:
     stop = kill
 
 
-class Worker:
-    """An ``rq worker`` subprocess in its own process group (the worker and its work horse)."""
+class Process:
+    """A subprocess in its own session, with every descendant killed by ``kill()``."""
 
-    def __init__(
-        self,
-        queues: list[str],
-        redis_url: str,
-        env: Mapping[str, str],
-        log_path: Path,
-        burst: bool = False,
-    ) -> None:
-        args = [str(VENV_BIN / "rq"), "worker", *queues, "--url", redis_url, "--path", str(ROOT)]
-        if burst:
-            args.append("--burst")
+    def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115  (closed in stop())
         self.proc = subprocess.Popen(
@@ -132,7 +122,7 @@ class Worker:
         )
 
     def kill(self) -> None:
-        """SIGKILL the worker and its work horse: the job dies mid-way without any cleanup.
+        """SIGKILL the process and its children: work dies mid-way without any cleanup.
 
         RQ's work horse runs in a session of its own (``setsid``), so it is found as a
         child process, not through the worker's process group.
@@ -143,6 +133,22 @@ class Worker:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
+
+    def kill_children(self) -> list[int]:
+        """SIGKILL only the children (an RQ worker's work horse); returns their pids."""
+        pids = descendants(self.proc.pid)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        return pids
+
+    def terminate(self, timeout: float) -> int:
+        """SIGTERM (what systemd sends on stop); returns the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
 
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)
@@ -155,3 +161,27 @@ class Worker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+class Worker(Process):
+    """An ``rq worker`` subprocess (the worker and its work horse)."""
+
+    def __init__(
+        self,
+        queues: list[str],
+        redis_url: str,
+        env: Mapping[str, str],
+        log_path: Path,
+        burst: bool = False,
+    ) -> None:
+        args = [str(VENV_BIN / "rq"), "worker", *queues, "--url", redis_url, "--path", str(ROOT)]
+        if burst:
+            args.append("--burst")
+        super().__init__(args, env, log_path)
+
+
+class Sentinel(Process):
+    """A ``sentinel …`` command subprocess, e.g. ``sentinel worker`` or ``sentinel cron``."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
+        super().__init__([str(VENV_BIN / "sentinel"), *args], env, log_path)

@@ -15,6 +15,7 @@ from sqlalchemy import update
 
 from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
+from sentinel.jobs import queues
 from sentinel.jobs.registry import job
 from sentinel.models import Item, utcnow
 from sentinel.services import audit
@@ -51,3 +52,18 @@ def slow_mark(item_id: int, gate: str, hold: str = "before", seconds: float = 15
         db.session.commit()
         _hold(gate, seconds)
     return {"changed": changed}
+
+
+@job("busy_default", queue=queues.DEFAULT, timeout=60, max_attempts=1)
+def busy_default(seconds: float) -> dict[str, float]:
+    """A bulk job on the item-processing queue that just takes time (a backlog)."""
+    time.sleep(seconds)
+    return {"slept": seconds}
+
+
+@job("always_fails", queue=SLOW_QUEUE, timeout=20, max_attempts=1)
+def always_fails(log: str) -> None:
+    """Append a line to ``log`` on every attempt, then fail."""
+    with open(log, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    raise RuntimeError("always fails")

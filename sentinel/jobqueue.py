@@ -1,4 +1,10 @@
-"""Enqueue after commit; deliver to RQ, a background thread, or inline (tests)."""
+"""Enqueue after commit; deliver to RQ, a background thread, or inline (tests).
+
+The one way to start background work, and a neutral module: services import ``enqueue``
+from here without importing ``sentinel.jobs`` (whose job modules import the services).
+A job is named by string; its table (``sentinel.jobs.registry``) is consulted only when a
+run is enqueued or delivered, never at import time.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from flask_sqlalchemy.session import Session as FlaskSession
+from redis import Redis
 from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
 
@@ -21,6 +28,17 @@ _PENDING_KEY = "sentinel_pending_jobs"
 _READY_KEY = "sentinel_ready_jobs"
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
+_connections: dict[str, Redis] = {}
+
+
+def redis_connection(app: Flask) -> Redis:
+    """This process's Redis connection for ``app`` (created on first use, never at import)."""
+    url = app.config["REDIS_URL"]
+    conn = _connections.get(url)
+    if conn is None:
+        conn = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        _connections[url] = conn
+    return conn
 
 
 def enqueue(name: str, **args: Any) -> JobRun:
@@ -116,14 +134,14 @@ def _thread_executor() -> ThreadPoolExecutor:
 
 
 def rq_job_id(job_run_id: int) -> str:
+    """The RQ job id a JobRun is delivered under (so a second delivery is recognisable)."""
     return f"jobrun-{job_run_id}"
 
 
 def _deliver_rq(app: Flask, runs: list[tuple[int, str]]) -> list[int]:
-    from rq import Queue, Retry
+    from rq import Queue
 
     from sentinel.jobs import registry
-    from sentinel.jobs.redis_conn import redis_connection
 
     delivered: list[int] = []
     try:
@@ -135,7 +153,8 @@ def _deliver_rq(app: Flask, runs: list[tuple[int, str]]) -> list[int]:
                 run_id,
                 job_id=rq_job_id(run_id),
                 job_timeout=spec.timeout,
-                retry=Retry(max=2, interval=[15, 60]),
+                # No RQ retry: attempts are decided in one place, the job's ``max_attempts``
+                # (the claim in runner.py and the recovery sweep both read it).
                 result_ttl=3600,
                 failure_ttl=7 * 24 * 3600,
                 description=f"{spec.name} job_run={run_id}",
