@@ -232,23 +232,37 @@ def serve_command(host: str, port: int, workers: int | None) -> None:
 @click.command("worker")
 @click.argument("queues", nargs=-1)
 @click.option("--pool", default=1, show_default=True, help="工作进程数（>1 时使用 RQ worker-pool）")
+@click.option("--burst", is_flag=True, help="队列清空后退出")
 @with_appcontext
-def worker_command(queues: tuple[str, ...], pool: int) -> None:
-    """Run RQ workers for the given queues (default: all)."""
-    from rq import Worker
+def worker_command(queues: tuple[str, ...], pool: int, burst: bool) -> None:
+    """Run RQ workers for the given queues (default: all, interactive first).
+
+    Queues are served in the order given; without names, in ``jobs.queues.ORDER``."""
     from rq.worker_pool import WorkerPool
 
+    from sentinel.jobs import queues as queue_names
     from sentinel.jobs.redis_conn import redis_connection
     from sentinel.jobs.registry import all_jobs
+    from sentinel.jobs.worker import SentinelWorker, preload
 
     if current_app.config["JOBS_MODE"] != "rq":
         raise click.ClickException("未配置 SENTINEL_REDIS_URL：嵌入模式下任务在网站进程内运行")
-    names = list(queues) or sorted({spec.queue for spec in all_jobs().values()})
+    known = {spec.queue for spec in all_jobs().values()}
+    unknown = [q for q in queues if q not in known]
+    if unknown:
+        available = "、".join(sorted(known))
+        raise click.ClickException(f"没有这个队列：{'、'.join(unknown)}（可用：{available}）")
+    ordered = [q for q in queue_names.ORDER if q in known]
+    names = list(queues) or ordered + sorted(known - set(ordered))
+    # Load the app and the models before the pool forks its workers: they share the pages.
+    preload(current_app._get_current_object())
     conn = redis_connection(current_app)
     if pool > 1:
-        WorkerPool(names, connection=conn, num_workers=pool).start()
+        WorkerPool(names, connection=conn, num_workers=pool, worker_class=SentinelWorker).start(
+            burst=burst
+        )
     else:
-        Worker(names, connection=conn).work(with_scheduler=True)
+        SentinelWorker(names, connection=conn).work(burst=burst, with_scheduler=True)
 
 
 @click.command("cron")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sentinel.jobs import queues
 from sentinel.jobs.registry import job
 from sentinel.services import recovery
 
 
-@job("recover_jobs", queue="maintenance", timeout=120, max_attempts=1)
+@job("recover_jobs", queue=queues.MAINTENANCE, timeout=120, max_attempts=1)
 def recover_jobs() -> dict[str, int]:
     """Re-deliver stuck JobRuns and enqueue processing for items no job covers."""
     return recovery.recover()

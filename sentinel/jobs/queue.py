@@ -124,6 +124,7 @@ def _deliver_rq(app: Flask, runs: list[tuple[int, str]]) -> list[int]:
 
     from sentinel.jobs import registry
     from sentinel.jobs.redis_conn import redis_connection
+    from sentinel.jobs.worker import FORK_META
 
     delivered: list[int] = []
     try:
@@ -139,6 +140,8 @@ def _deliver_rq(app: Flask, runs: list[tuple[int, str]]) -> list[int]:
                 result_ttl=3600,
                 failure_ttl=7 * 24 * 3600,
                 description=f"{spec.name} job_run={run_id}",
+                # SentinelWorker forks a work horse only for jobs that ask for one.
+                meta={FORK_META: spec.fork},
             )
             delivered.append(run_id)
     except Exception as exc:  # Redis down: the JobRun stays pending; the sweep retries.

@@ -22,5 +22,7 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     # Deadline sweep + reminder ladder (issue 6); the watchdog alerts after 10 minutes.
     PeriodicJob("deadline_sweep", interval_s=120, stale_after_s=600),
     # Nightly retrain with officers' corrections; a no-op unless SENTINEL_RETRAIN_ENABLED.
+    # The shared near-duplicate index: prune old entries, index cases that lack one.
+    PeriodicJob("neardup_maintain", interval_s=600, stale_after_s=3 * 3600),
     PeriodicJob("retrain_models_periodic", interval_s=24 * 3600, stale_after_s=3 * 24 * 3600),
 )

@@ -1,27 +1,32 @@
 """Classification of ingested items with the active model bundle, and near-duplicates.
 
-Runs inside the ``process_items`` job. Labels go on the item and (from the case's first
+Runs inside the ``process_items`` jobs. Labels go on the item and (from the case's first
 item) on its case; rumour score and risk tier of a case are the highest of its items.
 A new case whose text is a near-duplicate of an older open case above the attach
 threshold is merged into it ("how many asked" goes up); between the suggest and attach
 thresholds the match is only suggested to the duty officer.
+
+Written for batches: the items arrive as plain rows, their cases are read (and locked)
+in one statement, labels are written with one executemany per table, and near-duplicates
+are looked up in the shared index (``services.neardup_store``) in two statements.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
 from sentinel.models import Case, Item, utcnow
 from sentinel.models.case import OPEN_STATUSES
+from sentinel.services import neardup_store
 
 log = logging.getLogger(__name__)
 TIER_ORDER = {"A": 0, "B": 1, "C": 2}
@@ -41,9 +46,37 @@ def pipeline_or_none() -> Any:
         return None
 
 
-def classify_items(items: list[Item]) -> int:
+@dataclass(frozen=True)
+class ItemRow:
+    """What classification needs of an item (a row, not an ORM object: nothing to flush)."""
+
+    id: int
+    case_id: int
+    text: str
+    extra: dict[str, Any] | None
+    is_duplicate: bool
+
+
+def load_rows(item_ids: Sequence[int]) -> list[ItemRow]:
+    """The not yet processed items among ``item_ids``, in id order."""
+    rows = db.session.execute(
+        select(Item.id, Item.case_id, Item.text, Item.extra, Item.is_duplicate)
+        .where(neardup_store.in_values(Item.id, list(item_ids)), Item.processed_at.is_(None))
+        .order_by(Item.id)
+    ).all()
+    return [ItemRow(r.id, r.case_id, r.text, r.extra, r.is_duplicate) for r in rows]
+
+
+# The label columns an item gets from a prediction, and the first item gives its case.
+CASE_LABELS = ("topic", "topic_confidence", "sentiment", "sentiment_score", "request_type")
+
+
+def classify_items(items: Sequence[ItemRow], *, processed_at: datetime | None = None) -> int:
     """Label ``items`` and their cases; attach near-duplicates. Returns how many were labelled
-    (0 when no model is trained: the items stay unlabelled and the queue still works)."""
+    (0 when no model is trained: the items stay unlabelled and the queue still works).
+
+    With ``processed_at`` the items are also marked processed in the same write.
+    """
     pipeline = pipeline_or_none()
     if pipeline is None:
         log.warning("classify_skipped reason=no_usable_model count=%s", len(items))
@@ -54,126 +87,164 @@ def classify_items(items: list[Item]) -> int:
         engagement=[item.extra or None for item in items],
         topic_threshold=cfg.get("TOPIC_THRESHOLD"),
     )
+    item_values: list[dict[str, Any]] = []
     for item, p in zip(items, predictions, strict=True):
-        item.topic = p.topic or None
-        item.topic_confidence = p.topic_confidence
-        item.sentiment = p.sentiment
-        item.sentiment_score = p.sentiment_score
-        item.request_type = p.request_type
-        item.rumour_score = p.rumour_score
-        item.risk_tier = p.risk_tier
-        item.model_version = p.model_version
-        item.explanation = {
-            "topic_terms": list(p.topic_terms),
-            "sentiment_terms": list(p.sentiment_terms),
-            "risk_reasons": list(p.risk_reasons),
-            "pii": list(p.pii),
-            "topic_needs_person": p.topic_needs_person,
-            "request_type_confidence": round(p.request_type_confidence, 4),
+        values: dict[str, Any] = {
+            "id": item.id,
+            "topic": p.topic or None,
+            "topic_confidence": p.topic_confidence,
+            "sentiment": p.sentiment,
+            "sentiment_score": p.sentiment_score,
+            "request_type": p.request_type,
+            "rumour_score": p.rumour_score,
+            "risk_tier": p.risk_tier,
+            "model_version": p.model_version,
+            "explanation": {
+                "topic_terms": list(p.topic_terms),
+                "sentiment_terms": list(p.sentiment_terms),
+                "risk_reasons": list(p.risk_reasons),
+                "pii": list(p.pii),
+                "topic_needs_person": p.topic_needs_person,
+                "request_type_confidence": round(p.request_type_confidence, 4),
+            },
         }
-        _label_case(item.case, item, p.topic_needs_person)
-    db.session.flush()
-    _near_duplicates([i for i in items if not i.is_duplicate])
+        if processed_at is not None:
+            values["processed_at"] = processed_at
+        item_values.append(values)
+    cases = _lock_cases(sorted({item.case_id for item in items}))
+    case_before = {case_id: dict(c) for case_id, c in cases.items()}
+    for item, values, p in zip(items, item_values, predictions, strict=True):
+        _label_case(cases[item.case_id], item.is_duplicate, values, p.topic_needs_person)
+    # ORM bulk UPDATE by primary key: one executemany per table, no objects to flush.
+    db.session.execute(update(Item), item_values)
+    now = utcnow()
+    changed = [
+        {**c, "updated_at": now} for case_id, c in cases.items() if c != case_before[case_id]
+    ]
+    if changed:
+        db.session.execute(update(Case), [_case_update(c) for c in changed])
+    _near_duplicates([item for item in items if not item.is_duplicate], cases)
     return len(items)
 
 
-def _label_case(case: Case, item: Item, needs_person: bool) -> None:
-    if not item.is_duplicate and case.topic is None:
-        case.topic = item.topic
-        case.topic_confidence = item.topic_confidence
-        case.needs_person = needs_person
-        case.sentiment = item.sentiment
-        case.sentiment_score = item.sentiment_score
-        case.request_type = item.request_type
-    if item.rumour_score is not None:
-        case.rumour_score = max(case.rumour_score or 0.0, item.rumour_score)
-    if item.risk_tier and (
-        case.risk_tier is None or TIER_ORDER[item.risk_tier] > TIER_ORDER[case.risk_tier]
-    ):
-        case.risk_tier = item.risk_tier
+_CASE_READ = (
+    "id",
+    "status",
+    "ask_count",
+    "created_at",
+    "priority",
+    "needs_person",
+    "rumour_score",
+    "risk_tier",
+    *CASE_LABELS,
+)
+_CASE_WRITE = ("id", "priority", "needs_person", "rumour_score", "risk_tier", *CASE_LABELS)
+
+
+def _lock_cases(case_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The batch's cases as dicts, locked until commit (in id order, so two workers that
+    touch the same cases never deadlock): rumour score and risk tier are maxima over the
+    items, which two workers must not compute from the same stale row."""
+    rows = db.session.execute(
+        select(*(getattr(Case, name) for name in _CASE_READ))
+        .where(neardup_store.in_values(Case.id, case_ids))
+        .order_by(Case.id)
+        .with_for_update()
+    ).all()
+    return {r.id: dict(r._mapping) for r in rows}
+
+
+def _case_update(case: dict[str, Any]) -> dict[str, Any]:
+    return {name: case[name] for name in (*_CASE_WRITE, "updated_at")}
+
+
+def _label_case(
+    case: dict[str, Any], is_duplicate: bool, item: dict[str, Any], needs_person: bool
+) -> None:
+    if not is_duplicate and case["topic"] is None:
+        for name in CASE_LABELS:
+            case[name] = item[name]
+        case["needs_person"] = needs_person
+    if item["rumour_score"] is not None:
+        case["rumour_score"] = max(case["rumour_score"] or 0.0, item["rumour_score"])
+    tier = item["risk_tier"]
+    if tier and (case["risk_tier"] is None or TIER_ORDER[tier] > TIER_ORDER[case["risk_tier"]]):
+        case["risk_tier"] = tier
     # Sensitive cases go to the top of the queue; officers can lower them again.
-    wanted = {"C": 2, "B": 1}.get(case.risk_tier or "A", 0)
-    if (case.rumour_score or 0) >= current_app.config["RUMOUR_PRIORITY_THRESHOLD"]:
+    wanted = {"C": 2, "B": 1}.get(case["risk_tier"] or "A", 0)
+    if (case["rumour_score"] or 0) >= current_app.config["RUMOUR_PRIORITY_THRESHOLD"]:
         wanted = max(wanted, 1)
-    if wanted > case.priority and case.status in OPEN_STATUSES:
-        case.priority = wanted
+    if wanted > case["priority"] and case["status"] in OPEN_STATUSES:
+        case["priority"] = wanted
 
 
 # --- near-duplicates --------------------------------------------------------------------
 
 
-@dataclass
-class _IndexState:
-    index: Any = None
-    settings: tuple[float, float] = (0.0, 0.0)
-    max_case_id: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_state = _IndexState()
-
-
-def _index() -> Any:
-    """The per-process MinHash index of recent open cases, brought up to date."""
-    from classifiers.neardup import NearDuplicateIndex
-
-    cfg = current_app.config
-    settings = (cfg["NEARDUP_ATTACH_THRESHOLD"], cfg["NEARDUP_SUGGEST_THRESHOLD"])
-    with _state.lock:
-        if _state.index is None or _state.settings != settings:
-            _state.index = NearDuplicateIndex(
-                attach_threshold=settings[0],
-                suggest_threshold=settings[1],
-                max_items=cfg["NEARDUP_MAX_CASES"],
-            )
-            _state.settings = settings
-            _state.max_case_id = 0
-        since = utcnow() - timedelta(days=cfg["NEARDUP_WINDOW_DAYS"])
-        rows = db.session.execute(
-            select(Case.id, Item.text)
-            .join(Item, Item.case_id == Case.id)
-            .where(
-                Case.id > _state.max_case_id,
-                Case.created_at >= since,
-                Item.is_duplicate.is_(False),
-            )
-            .order_by(Case.id)
-            .limit(cfg["NEARDUP_MAX_CASES"])
-        ).all()
-        for case_id, text in rows:
-            _state.index.add(case_id, text)
-            _state.max_case_id = max(_state.max_case_id, case_id)
-        return _state.index
-
-
-def reset_index() -> None:
-    """Forget the in-memory index (tests; settings changes rebuild it anyway)."""
-    with _state.lock:
-        _state.index = None
-        _state.max_case_id = 0
-
-
-def _near_duplicates(items: list[Item]) -> None:
+def _near_duplicates(items: list[ItemRow], cases: dict[int, dict[str, Any]]) -> None:
+    """Index the batch's new cases in the shared index, then attach or suggest each one
+    against the older cases there (the batch's own included, as they are indexed first)."""
     if not items:
         return
-    from sentinel.services import triage
-
-    index = _index()
-    for item in items:
-        case = item.case
-        if case.status != "new" or case.ask_count != 1:
+    cfg = current_app.config
+    attach_threshold = float(cfg["NEARDUP_ATTACH_THRESHOLD"])
+    sigs = neardup_store.signatures([item.text for item in items])
+    neardup_store.add(
+        [
+            (item.case_id, cases[item.case_id]["created_at"], sig)
+            for item, sig in zip(items, sigs, strict=True)
+        ]
+    )
+    hits_per_item = neardup_store.query(sigs, floor=float(cfg["NEARDUP_SUGGEST_THRESHOLD"]))
+    merged: list[int] = []
+    grown: set[int] = set()  # targets that took a merge in this batch: no longer single asks
+    suggestions: list[dict[str, Any]] = []
+    for item, hits in zip(items, hits_per_item, strict=True):
+        case = cases[item.case_id]
+        if case["status"] != "new" or case["ask_count"] != 1 or item.case_id in grown:
             continue
-        hits = [(k, s) for k, s in index.query(item.text) if k != case.id and k < case.id]
+        hits = [(k, s) for k, s in hits if k < item.case_id and k not in merged]
         if not hits:
             continue
         target_id, similarity = hits[0]
-        target = db.session.get(Case, target_id)
-        if target is None or not target.is_open:
-            continue
-        if similarity >= index.attach_threshold:
-            triage.merge(SYSTEM, case, target, similarity=round(similarity, 3))
-            index.remove(case.id)
+        if similarity >= attach_threshold:
+            if _attach_near_duplicate(item.case_id, target_id, round(similarity, 3)):
+                merged.append(item.case_id)
+                grown.add(target_id)
         else:
-            item.suggested_case_id = target.id
-            item.suggested_similarity = round(similarity, 3)
+            suggestions.append(
+                {
+                    "id": item.id,
+                    "suggested_case_id": target_id,
+                    "suggested_similarity": round(similarity, 3),
+                }
+            )
+    if suggestions:
+        open_targets = set(
+            db.session.scalars(
+                select(Case.id).where(
+                    neardup_store.in_values(Case.id, [s["suggested_case_id"] for s in suggestions]),
+                    Case.status.in_(OPEN_STATUSES),
+                )
+            )
+        )
+        suggestions = [s for s in suggestions if s["suggested_case_id"] in open_targets]
+        if suggestions:
+            db.session.execute(update(Item), suggestions)
+    neardup_store.remove(merged)
     db.session.flush()
+
+
+def _attach_near_duplicate(case_id: int, target_id: int, similarity: float) -> bool:
+    """THE attach decision point: merge new case ``case_id`` into the older ``target_id``
+    whose similarity is at or above the attach threshold. Returns whether it was merged
+    (the target must still be open)."""
+    from sentinel.services import triage
+
+    target = db.session.get(Case, target_id)
+    if target is None or not target.is_open:
+        return False
+    case = db.session.get(Case, case_id)
+    assert case is not None
+    triage.merge(SYSTEM, case, target, similarity=similarity)
+    return True

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from sentinel.auth.permissions import Actor
 from sentinel.errors import InvalidTransition, ValidationFailed
 from sentinel.extensions import db
-from sentinel.jobs import enqueue
+from sentinel.jobs import enqueue, queues
 from sentinel.models import ImportBatch, Source, utcnow
 from sentinel.services import audit, importer, ingest
 
@@ -63,7 +63,7 @@ def start_batch(actor: Actor, batch: ImportBatch, mapping: dict[str, str]) -> No
         raise ValidationFailed("请指定“留言内容”对应的列")
     batch.mapping = mapping
     batch.status = "queued"
-    enqueue("run_import", batch_id=batch.id)
+    enqueue(queues.import_job(batch.total_rows), batch_id=batch.id)
     audit.record(actor, "import.start", "import", batch.id, fields=sorted(mapping))
     db.session.flush()
 
@@ -90,7 +90,9 @@ def run_batch(
         assert source is not None
         errors: list[dict[str, object]] = []
         for items, row_errors, consumed in importer.iter_chunks(table.rows, batch.mapping or {}):
-            results = ingest.ingest_items(actor, source, items)
+            results = ingest.ingest_items(
+                actor, source, items, bulk=batch.total_rows > queues.BULK_ROWS
+            )
             batch.ok_rows += sum(1 for r in results if not r.redelivered)
             batch.duplicate_rows += sum(1 for r in results if r.redelivered) + (
                 consumed - len(items) - len(row_errors)

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import and_, func, or_, select
 
 from sentinel.extensions import db
-from sentinel.jobs import enqueue, registry
+from sentinel.jobs import enqueue, queues, registry
 from sentinel.jobs.queue import deliver, rq_job_id
 from sentinel.jobs.schedule import PERIODIC
 from sentinel.models import Item, JobRun, utcnow
@@ -100,7 +100,10 @@ def recover() -> dict[str, int]:
     covered = db.session.scalar(
         select(func.count())
         .select_from(JobRun)
-        .where(JobRun.name == "process_items", JobRun.status.in_(("pending", "queued", "running")))
+        .where(
+            JobRun.name.in_(queues.PROCESS_JOBS),
+            JobRun.status.in_(("pending", "queued", "running")),
+        )
     )
     orphan_items = 0
     if not covered:

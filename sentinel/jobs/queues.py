@@ -1,0 +1,41 @@
+"""Queue names and the order workers take them in: the one place that routes work.
+
+- ``interactive``: someone is waiting — API batches, webhook deliveries, small imports
+  (up to ``BULK_ROWS`` rows) and their classification. Jobs here are short.
+- ``maintenance``: the periodic sweeps (recovery, deadlines, the near-duplicate index
+  upkeep); short, and late deadlines hide overdue cases, so they come before bulk work.
+- ``bulk``: throughput work nobody watches item by item — a large import and its
+  classification, ``sentinel reclassify``, retraining the models.
+
+A worker takes jobs from its queues in ``ORDER``: an interactive job waits at most for the
+job the worker is running. Bulk classification is cut into jobs of ``PROCESS_BATCH`` items,
+so that wait is short; a dedicated ``sentinel worker interactive`` removes it (README).
+"""
+
+from __future__ import annotations
+
+INTERACTIVE = "interactive"
+MAINTENANCE = "maintenance"
+BULK = "bulk"
+ORDER: tuple[str, ...] = (INTERACTIVE, MAINTENANCE, BULK)
+
+# An ingest (API batch, import) of more items than this is bulk work.
+BULK_ROWS = 1000
+
+# Item classification jobs, by queue (same function, two names: the name decides the
+# queue, also when the recovery sweep re-delivers a run).
+PROCESS_ITEMS = "process_items"
+PROCESS_ITEMS_BULK = "process_items_bulk"
+PROCESS_JOBS = (PROCESS_ITEMS, PROCESS_ITEMS_BULK)
+RUN_IMPORT = "run_import"
+RUN_IMPORT_BULK = "run_import_bulk"
+
+
+def process_job(bulk: bool) -> str:
+    """The job name that classifies items of an interactive or a bulk ingest."""
+    return PROCESS_ITEMS_BULK if bulk else PROCESS_ITEMS
+
+
+def import_job(rows: int) -> str:
+    """The job name that imports a file of ``rows`` rows."""
+    return RUN_IMPORT_BULK if rows > BULK_ROWS else RUN_IMPORT
