@@ -169,6 +169,25 @@ def drop_database() -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def database_exists() -> bool:
+    import psycopg
+
+    server_url, name = PG_URL.rsplit("/", 1)
+    with psycopg.connect(server_url + "/postgres", autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return found.fetchone() is not None
+
+
+def existing_office(app: Any) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from sentinel.extensions import db
+
+    with app.app_context():
+        ids = list(db.session.scalars(text("SELECT id FROM sources ORDER BY id")))
+        return {"tokens": [], "source_ids": ids, "root_id": None}
+
+
 def models_dir(tmp: Path) -> str:
     """A trained bundle: ``BENCH_MODELS_DIR`` if it holds one, else trained here (subset)."""
     from classifiers.bundle import active_version
@@ -290,7 +309,7 @@ def index_seeded(app: Any) -> None:
     with app.app_context():
         total = 0
         while True:
-            added = neardup_store.backfill(limit=5000)
+            added = neardup_store.backfill(limit=25_000)
             db.session.commit()
             total += added
             if added == 0:
@@ -438,6 +457,7 @@ for label, run_id in runs:
     prof.disable()
     print(f"=== {label}: {time.perf_counter() - t:.2f} s wall", flush=True)
     pstats.Stats(prof).sort_stats("cumulative").print_stats(28)
+    pstats.Stats(prof).sort_stats("tottime").print_stats(15)
 """
 
 
@@ -453,7 +473,9 @@ def profile_mode(app: Any, office: dict[str, Any], texts: Texts, env: dict[str, 
     with app.app_context():
         source = db.session.get(Source, office["source_ids"][1])
         for k in range(2):
-            rows = make_items(texts, 3_000_000 + k * 500, 500, f"prof{k}")
+            # Fresh numbers on every run (a reused database keeps the last run's items).
+            start = 3_000_000 + (int(time.time()) % 100_000) * 1000 + k * 500
+            rows = make_items(texts, start, 500, "prof")
             ingest.ingest_items(
                 Actor(label="bench"),
                 source,
@@ -466,7 +488,7 @@ def profile_mode(app: Any, office: dict[str, Any], texts: Texts, env: dict[str, 
             )
         )
     out = subprocess.run(
-        [sys.executable, "-c", PROFILE_SNIPPET, str(run_ids[0]), str(run_ids[1])],
+        [sys.executable, "-c", PROFILE_SNIPPET, str(run_ids[-2]), str(run_ids[-1])],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,
@@ -492,7 +514,10 @@ def main() -> int:
             f"python {sys.version.split()[0]}, database {PG_URL.rsplit('@', 1)[-1]}"
         )
         texts = Texts()
-        recreate_database()
+        # BENCH_KEEP_DB=1 BENCH_REUSE_DB=1 --profile: profile again without re-seeding.
+        reuse = profile and bool(os.environ.get("BENCH_REUSE_DB")) and database_exists()
+        if not reuse:
+            recreate_database()
         procs.redis = RedisServer(procs.tmp)
         procs.redis.start()
         env = {
@@ -511,9 +536,12 @@ def main() -> int:
         app = create_app({"RATELIMIT_ENABLED": False})
         with app.app_context():
             upgrade()
-        office = setup_office(app)
-        seconds = seed_cases(app, office, texts)
-        say(f"seeded: {SEED_CASES} classified cases by COPY in {seconds:.0f} s, load {load()}")
+        if reuse:
+            office = existing_office(app)
+        else:
+            office = setup_office(app)
+            seconds = seed_cases(app, office, texts)
+            say(f"seeded: {SEED_CASES} classified cases by COPY in {seconds:.0f} s, load {load()}")
         if profile:
             profile_mode(app, office, texts, env)
             return 0

@@ -31,9 +31,7 @@ import os
 from typing import Any
 
 from flask import Flask
-from rq import Worker
-from rq.defaults import DEFAULT_WORKER_TTL
-from rq.worker import WorkerStatus
+from rq import SimpleWorker, Worker
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +78,20 @@ class SentinelWorker(Worker):
         if job.meta.get(FORK_META, True):
             super().execute_job(job, queue)
             return
-        # RQ's SimpleWorker.execute_job: perform the job here, under its death penalty.
+        # RQ's own SimpleWorker code path (perform the job here, under its death penalty),
+        # called as a function so that it follows the installed RQ version.
         self._in_process_job_id = job.id
         try:
-            execution = self.prepare_execution(job)
-            self.perform_job(job, queue, execution)
+            SimpleWorker.execute_job(self, job, queue)
         finally:
             self._in_process_job_id = None
-        self.set_state(WorkerStatus.IDLE)
 
-    def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
+    def get_heartbeat_ttl(self, job: Any, *args: Any, **kwargs: Any) -> int:
         if job.id == self._in_process_job_id:
-            # SimpleWorker's rule: no heartbeat during an in-process job, so the TTL must
-            # outlast the job's timeout.
-            if job.timeout == -1:
-                return DEFAULT_WORKER_TTL
-            return int(job.timeout or self.queue_class.DEFAULT_TIMEOUT) + 60
-        return super().get_heartbeat_ttl(job, working_time)
+            # SimpleWorker's rule: nobody heartbeats during an in-process job, so the TTL
+            # must outlast the job's timeout.
+            return int(SimpleWorker.get_heartbeat_ttl(self, job, *args, **kwargs))  # type: ignore[arg-type]
+        return int(super().get_heartbeat_ttl(job, *args, **kwargs))
 
     def main_work_horse(self, job: Any, queue: Any) -> None:
         _after_fork()

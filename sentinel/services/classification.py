@@ -182,21 +182,29 @@ def _label_case(
 
 
 def _near_duplicates(items: list[ItemRow], cases: dict[int, dict[str, Any]]) -> None:
-    """Index the batch's new cases in the shared index, then attach or suggest each one
-    against the older cases there (the batch's own included, as they are indexed first)."""
+    """Attach or suggest each of the batch's new cases against the older cases in the
+    shared index and earlier ones of the batch; then index the cases that stay."""
     if not items:
         return
     cfg = current_app.config
     attach_threshold = float(cfg["NEARDUP_ATTACH_THRESHOLD"])
+    floor = float(cfg["NEARDUP_SUGGEST_THRESHOLD"])
     sigs = neardup_store.signatures([item.text for item in items])
-    neardup_store.add(
-        [
-            (item.case_id, cases[item.case_id]["created_at"], sig)
-            for item, sig in zip(items, sigs, strict=True)
-        ]
+    stored_hits = neardup_store.query(sigs, floor=floor)
+    batch_hits = neardup_store.query_within(sigs, floor=floor)
+    hits_per_item = [
+        sorted(
+            stored + [(items[j].case_id, sim) for j, sim in earlier],
+            key=lambda cs: (-cs[1], cs[0]),
+        )
+        for stored, earlier in zip(stored_hits, batch_hits, strict=True)
+    ]
+    # Held here: the session's identity map only keeps objects something refers to.
+    preloaded = _load_cases(
+        {item.case_id for item, hits in zip(items, hits_per_item, strict=True) if hits}
+        | {hits[0][0] for hits in hits_per_item if hits}
     )
-    hits_per_item = neardup_store.query(sigs, floor=float(cfg["NEARDUP_SUGGEST_THRESHOLD"]))
-    merged: list[int] = []
+    merged: set[int] = set()
     grown: set[int] = set()  # targets that took a merge in this batch: no longer single asks
     suggestions: list[dict[str, Any]] = []
     for item, hits in zip(items, hits_per_item, strict=True):
@@ -209,7 +217,7 @@ def _near_duplicates(items: list[ItemRow], cases: dict[int, dict[str, Any]]) -> 
         target_id, similarity = hits[0]
         if similarity >= attach_threshold:
             if _attach_near_duplicate(item.case_id, target_id, round(similarity, 3)):
-                merged.append(item.case_id)
+                merged.add(item.case_id)
                 grown.add(target_id)
         else:
             suggestions.append(
@@ -231,8 +239,30 @@ def _near_duplicates(items: list[ItemRow], cases: dict[int, dict[str, Any]]) -> 
         suggestions = [s for s in suggestions if s["suggested_case_id"] in open_targets]
         if suggestions:
             db.session.execute(update(Item), suggestions)
-    neardup_store.remove(merged)
+    # Merged cases are not indexed: nothing can attach to them any more.
+    neardup_store.add(
+        [
+            (item.case_id, cases[item.case_id]["created_at"], sig)
+            for item, sig in zip(items, sigs, strict=True)
+            if item.case_id not in merged
+        ]
+    )
     db.session.flush()
+    del preloaded
+
+
+def _load_cases(case_ids: set[int]) -> list[Case]:
+    """Load the cases a merge may need in one query (later ``session.get`` calls hit the
+    identity map), fresh from the database (labels were just written around the ORM)."""
+    if not case_ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(Case)
+            .where(neardup_store.in_values(Case.id, sorted(case_ids)))
+            .execution_options(populate_existing=True)
+        )
+    )
 
 
 def _attach_near_duplicate(case_id: int, target_id: int, similarity: float) -> bool:

@@ -168,6 +168,28 @@ def query(sigs: np.ndarray, *, floor: float) -> list[list[tuple[int, float]]]:
     return out
 
 
+def query_within(sigs: np.ndarray, *, floor: float) -> list[list[tuple[int, float]]]:
+    """For each signature, the *earlier* signatures of the same batch at or above ``floor``:
+    ``(index, similarity)``. A batch's own cases are matched here, in memory, instead of
+    being written first and read back."""
+    from classifiers.neardup import band_keys
+
+    s = scheme()
+    seen: dict[int, list[int]] = {}
+    out: list[list[tuple[int, float]]] = []
+    for i, row_keys in enumerate(band_keys(sigs, s.bands, s.rows).tolist()):
+        found = {j for k in row_keys for j in seen.get(k, ())}
+        scored = []
+        for j in found:
+            sim = float(np.count_nonzero(sigs[j] == sigs[i])) / sigs.shape[1]
+            if sim >= floor:
+                scored.append((j, sim))
+        out.append(scored)
+        for k in row_keys:
+            seen.setdefault(k, []).append(i)
+    return out
+
+
 def remove(case_ids: Sequence[int]) -> None:
     """Forget these cases (merged away: they are no longer a case to attach to)."""
     if not case_ids:
