@@ -44,7 +44,6 @@ class DefaultConfig:
     NEARDUP_ATTACH_THRESHOLD = 0.8
     NEARDUP_SUGGEST_THRESHOLD = 0.5
     NEARDUP_WINDOW_DAYS = 30
-    NEARDUP_MAX_CASES = 50_000
     # Retrain with officers' corrections as a periodic job (off by default).
     RETRAIN_ENABLED = False
     # Triage queue page size.

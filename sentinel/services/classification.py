@@ -6,9 +6,9 @@ A new case whose text is a near-duplicate of an older open case above the attach
 threshold is merged into it ("how many asked" goes up); between the suggest and attach
 thresholds the match is only suggested to the duty officer.
 
-Written for batches: the items arrive as plain rows, their cases are read (and locked)
-in one statement, labels are written with one executemany per table, and near-duplicates
-are looked up in the shared index (``services.neardup_store``) in two statements.
+Written for batches: the items arrive as plain rows, their cases are read (and locked) in
+one statement, labels are written with one statement per table (``services.bulk``), and
+near-duplicates are looked up in the shared index (``services.neardup_store``) in two.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
 from sentinel.models import Case, Item, utcnow
 from sentinel.models.case import OPEN_STATUSES
-from sentinel.services import neardup_store
+from sentinel.services import bulk, neardup_store
 
 log = logging.getLogger(__name__)
 TIER_ORDER = {"A": 0, "B": 1, "C": 2}
@@ -115,14 +115,14 @@ def classify_items(items: Sequence[ItemRow], *, processed_at: datetime | None = 
     case_before = {case_id: dict(c) for case_id, c in cases.items()}
     for item, values, p in zip(items, item_values, predictions, strict=True):
         _label_case(cases[item.case_id], item.is_duplicate, values, p.topic_needs_person)
-    # ORM bulk UPDATE by primary key: one executemany per table, no objects to flush.
-    db.session.execute(update(Item), item_values)
+    # One statement per table for the whole batch; no ORM objects to flush.
+    bulk.update_rows(Item, item_values)
     now = utcnow()
     changed = [
         {**c, "updated_at": now} for case_id, c in cases.items() if c != case_before[case_id]
     ]
     if changed:
-        db.session.execute(update(Case), [_case_update(c) for c in changed])
+        bulk.update_rows(Case, [_case_update(c) for c in changed])
     _near_duplicates([item for item in items if not item.is_duplicate], cases)
     return len(items)
 
@@ -238,7 +238,7 @@ def _near_duplicates(items: list[ItemRow], cases: dict[int, dict[str, Any]]) -> 
         )
         suggestions = [s for s in suggestions if s["suggested_case_id"] in open_targets]
         if suggestions:
-            db.session.execute(update(Item), suggestions)
+            bulk.update_rows(Item, suggestions)
     # Merged cases are not indexed: nothing can attach to them any more.
     neardup_store.add(
         [
