@@ -111,7 +111,15 @@ def classify_items(items: Sequence[ItemRow], *, processed_at: datetime | None = 
         if processed_at is not None:
             values["processed_at"] = processed_at
         item_values.append(values)
-    cases = _lock_cases(sorted({item.case_id for item in items}))
+    originals = [item for item in items if not item.is_duplicate]
+    matches = _find_near_duplicates(originals)  # reads only: before any lock is taken
+    attach_at = float(cfg["NEARDUP_ATTACH_THRESHOLD"])
+    targets = {k for m in matches for k, s in m.hits if s >= attach_at and k < m.item.case_id}
+    # Every case this job may write — its own and the attach targets — locked in one
+    # statement in id order, so two workers never wait for each other in a cycle.
+    batch_case_ids = {item.case_id for item in items}
+    locked = _lock_cases(sorted(batch_case_ids | targets))
+    cases = {case_id: locked[case_id] for case_id in batch_case_ids}
     case_before = {case_id: dict(c) for case_id, c in cases.items()}
     for item, values, p in zip(items, item_values, predictions, strict=True):
         _label_case(cases[item.case_id], item.is_duplicate, values, p.topic_needs_person)
@@ -123,7 +131,7 @@ def classify_items(items: Sequence[ItemRow], *, processed_at: datetime | None = 
     ]
     if changed:
         bulk.update_rows(Case, [_case_update(c) for c in changed])
-    _near_duplicates([item for item in items if not item.is_duplicate], cases)
+    _resolve_near_duplicates(matches, locked)
     return len(items)
 
 
@@ -181,48 +189,65 @@ def _label_case(
 # --- near-duplicates --------------------------------------------------------------------
 
 
-def _near_duplicates(items: list[ItemRow], cases: dict[int, dict[str, Any]]) -> None:
-    """Attach or suggest each of the batch's new cases against the older cases in the
-    shared index and earlier ones of the batch; then index the cases that stay."""
+@dataclass
+class _Match:
+    item: ItemRow
+    signature: Any
+    hits: list[tuple[int, float]]  # (case_id, similarity), best first
+
+
+def _find_near_duplicates(items: list[ItemRow]) -> list[_Match]:
+    """Each new case's matches among the older cases in the shared index and the earlier
+    ones of this batch (matched in memory), at or above the suggest threshold."""
     if not items:
-        return
-    cfg = current_app.config
-    attach_threshold = float(cfg["NEARDUP_ATTACH_THRESHOLD"])
-    floor = float(cfg["NEARDUP_SUGGEST_THRESHOLD"])
+        return []
+    floor = float(current_app.config["NEARDUP_SUGGEST_THRESHOLD"])
     sigs = neardup_store.signatures([item.text for item in items])
     stored_hits = neardup_store.query(sigs, floor=floor)
     batch_hits = neardup_store.query_within(sigs, floor=floor)
-    hits_per_item = [
-        sorted(
-            stored + [(items[j].case_id, sim) for j, sim in earlier],
-            key=lambda cs: (-cs[1], cs[0]),
+    return [
+        _Match(
+            item,
+            sig,
+            sorted(
+                stored + [(items[j].case_id, sim) for j, sim in earlier],
+                key=lambda cs: (-cs[1], cs[0]),
+            ),
         )
-        for stored, earlier in zip(stored_hits, batch_hits, strict=True)
+        for item, sig, stored, earlier in zip(items, sigs, stored_hits, batch_hits, strict=True)
     ]
+
+
+def _resolve_near_duplicates(matches: list[_Match], cases: dict[int, dict[str, Any]]) -> None:
+    """Attach or suggest each new case (``cases``: the locked rows), then index the cases
+    that stay in the shared index."""
+    if not matches:
+        return
+    attach_threshold = float(current_app.config["NEARDUP_ATTACH_THRESHOLD"])
     # Held here: the session's identity map only keeps objects something refers to.
     preloaded = _load_cases(
-        {item.case_id for item, hits in zip(items, hits_per_item, strict=True) if hits}
-        | {hits[0][0] for hits in hits_per_item if hits}
+        {m.item.case_id for m in matches if m.hits} | {m.hits[0][0] for m in matches if m.hits}
     )
     merged: set[int] = set()
     grown: set[int] = set()  # targets that took a merge in this batch: no longer single asks
     suggestions: list[dict[str, Any]] = []
-    for item, hits in zip(items, hits_per_item, strict=True):
-        case = cases[item.case_id]
-        if case["status"] != "new" or case["ask_count"] != 1 or item.case_id in grown:
+    for m in matches:
+        case_id = m.item.case_id
+        case = cases[case_id]
+        if case["status"] != "new" or case["ask_count"] != 1 or case_id in grown:
             continue
-        hits = [(k, s) for k, s in hits if k < item.case_id and k not in merged]
+        hits = [(k, s) for k, s in m.hits if k < case_id and k not in merged]
         if not hits:
             continue
         target_id, similarity = hits[0]
         if similarity >= attach_threshold:
-            if _attach_near_duplicate(item.case_id, target_id, round(similarity, 3)):
-                merged.add(item.case_id)
+            if _attach_near_duplicate(case_id, target_id, round(similarity, 3)):
+                merged.add(case_id)
                 grown.add(target_id)
         else:
             suggestions.append(
                 {
-                    "id": item.id,
+                    "id": m.item.id,
                     "suggested_case_id": target_id,
                     "suggested_similarity": round(similarity, 3),
                 }
@@ -242,9 +267,9 @@ def _near_duplicates(items: list[ItemRow], cases: dict[int, dict[str, Any]]) -> 
     # Merged cases are not indexed: nothing can attach to them any more.
     neardup_store.add(
         [
-            (item.case_id, cases[item.case_id]["created_at"], sig)
-            for item, sig in zip(items, sigs, strict=True)
-            if item.case_id not in merged
+            (m.item.case_id, cases[m.item.case_id]["created_at"], m.signature)
+            for m in matches
+            if m.item.case_id not in merged
         ]
     )
     db.session.flush()

@@ -134,6 +134,8 @@ def query(sigs: np.ndarray, *, floor: float) -> list[list[tuple[int, float]]]:
 
     s = scheme()
     keys = band_keys(sigs, s.bands, s.rows)
+    if _postgresql():
+        return _query_pg(sigs, keys, s, floor)
     by_key: dict[int, list[int]] = {}
     for key, case_id in db.session.execute(
         select(NearDupBand.key, NearDupBand.case_id).where(
@@ -165,6 +167,36 @@ def query(sigs: np.ndarray, *, floor: float) -> list[list[tuple[int, float]]]:
                 scored.append((case_id, sim))
         scored.sort(key=lambda cs: (-cs[1], cs[0]))
         out.append(scored)
+    return out
+
+
+def _query_pg(
+    sigs: np.ndarray, keys: np.ndarray, s: Scheme, floor: float
+) -> list[list[tuple[int, float]]]:
+    """One statement: the distinct (batch row, candidate case) pairs that share a band key,
+    with the candidate's signature — not one row per shared band."""
+    rows = db.session.execute(
+        text(
+            "SELECT DISTINCT v.i, b.case_id, s.signature "
+            "FROM unnest(CAST(:keys AS BIGINT[]), CAST(:idx AS INTEGER[])) AS v(key, i) "
+            "JOIN neardup_bands b ON b.key = v.key "
+            "JOIN neardup_signatures s ON s.case_id = b.case_id "
+            "WHERE s.created_at >= :since AND s.scheme = :scheme"
+        ),
+        {
+            "keys": keys.reshape(-1).tolist(),
+            "idx": np.repeat(np.arange(len(sigs)), keys.shape[1]).tolist(),
+            "since": window_start(),
+            "scheme": s.name,
+        },
+    ).all()
+    out: list[list[tuple[int, float]]] = [[] for _ in range(len(sigs))]
+    for i, case_id, blob in rows:
+        sim = float(np.count_nonzero(np.frombuffer(blob, dtype="<u4") == sigs[i])) / sigs.shape[1]
+        if sim >= floor:
+            out[i].append((case_id, sim))
+    for scored in out:
+        scored.sort(key=lambda cs: (-cs[1], cs[0]))
     return out
 
 
