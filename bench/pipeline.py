@@ -21,8 +21,9 @@ What it does, in order:
    20,000) item backlog in batches of 1,000, resumes the workers and times the drain.
 
 Texts: the seeded cases use the first half of data/gov_hot + data/gov_replies, the posted
-items the second half (each made unique with a counter), and one posted item in twenty is a
-slightly edited seeded message, so near-duplicate merges happen too.
+items the second half (every text joins halves of two messages, a different pair every
+time, so texts repeat no message whole), and one posted item in twenty is a slightly
+edited seeded message, so near-duplicate merges happen too (about 5% of posted items).
 
 ``--profile`` seeds the same database, ingests one API-sized batch of 500 items and profiles
 the ``process_items`` job twice in a fresh process: the first job (what every job cost when
@@ -106,14 +107,24 @@ class Texts:
         self.seed_base, self.post_base = texts[:half], texts[half:]
 
     def seed(self, n: int) -> str:
-        return f"{self.seed_base[n % len(self.seed_base)]}（{n}）"
+        return f"{_pair(self.seed_base, n)}（{n}）"
 
     def post(self, n: int) -> str:
         if n % NEAR_DUP_EVERY == NEAR_DUP_EVERY - 1:
             # A seeded message asked again with a few words added: a near-duplicate.
             seeded = (n * 7919) % SEED_CASES
             return self.seed(seeded) + "请尽快处理，谢谢。"
-        return f"{self.post_base[n % len(self.post_base)]}（第{n}号）"
+        return f"{_pair(self.post_base, n)}（第{n}号）"
+
+
+def _pair(base: list[str], n: int) -> str:
+    """The first half of one message and the second half of another, a different pair for
+    every ``n``: ~100,000 distinct messages from a few thousand (repeating a message with
+    only a new number would make every repeat a near-duplicate of the others)."""
+    a = n % len(base)
+    b = (a + 1 + n // len(base)) % len(base)
+    first, second = base[a], base[b]
+    return first[: len(first) // 2] + second[len(second) // 2 :]
 
 
 # ------------------------------------------------------------------------ processes
