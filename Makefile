@@ -8,7 +8,7 @@ PORT ?= 5000
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/sentinel_test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test test-sqlite test-pg lint bench clean
+.PHONY: install demo test test-sqlite test-pg lint bench bench-pipeline clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,9 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+
+bench-pipeline: install
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -394,21 +394,28 @@ def serve_command(host: str, port: int, workers: int | None) -> None:
 @click.option("--burst", is_flag=True, help="队列清空后退出（测试与批处理用）")
 @with_appcontext
 def worker_command(queues: tuple[str, ...], burst: bool) -> None:
-    """Run an RQ worker for the given queues (default: all, maintenance first).
+    """Run an RQ worker for the given queues (default: all, in ``jobs.queues.ORDER``).
 
-    Survives Redis outages (reconnects with back-off); stops on SIGTERM / SIGINT after the
-    current job. Run several (systemd units in deploy/systemd/) for more throughput.
+    The app and the models are loaded once, before any job (``jobs/worker.py``). Survives
+    Redis outages (reconnects with back-off); stops on SIGTERM / SIGINT after the current
+    job. Run several (systemd units in deploy/systemd/) for more throughput.
     """
-    from rq import Worker
-
     from sentinel.jobs import queues as queue_order
-    from sentinel.jobs.registry import queue_names
+    from sentinel.jobs.registry import all_jobs
     from sentinel.jobs.supervise import run_worker
+    from sentinel.jobs.worker import SentinelWorker, preload
 
     if current_app.config["JOBS_MODE"] != "rq":
         raise click.ClickException("未配置 SENTINEL_REDIS_URL：嵌入模式下任务在网站进程内运行")
-    names = queue_order.ordered(list(queues)) if queues else queue_names()
-    run_worker(current_app._get_current_object(), names, worker_class=Worker, burst=burst)
+    known = {spec.queue for spec in all_jobs().values()}
+    unknown = [q for q in queues if q not in known]
+    if unknown:
+        available = "、".join(queue_order.ordered(known))
+        raise click.ClickException(f"没有这个队列：{'、'.join(unknown)}（可用：{available}）")
+    names = list(queues) or queue_order.ordered(known)
+    app = current_app._get_current_object()
+    preload(app)
+    run_worker(app, names, worker_class=SentinelWorker, burst=burst)
 
 
 @click.command("cron")

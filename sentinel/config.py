@@ -74,7 +74,6 @@ class DefaultConfig:
     NEARDUP_ATTACH_THRESHOLD = 0.8
     NEARDUP_SUGGEST_THRESHOLD = 0.5
     NEARDUP_WINDOW_DAYS = 30
-    NEARDUP_MAX_CASES = 50_000
     # No silent merges (issue 10): a new item attaches to an existing case automatically
     # (identical text or near-duplicate) only when that case is open, owned by the same
     # unit and its first item is at most this many days from the new item; otherwise a new
@@ -110,6 +109,7 @@ class DefaultConfig:
     # and `sentinel health` both read it).
     SWEEP_STALE_AFTER_S = 600
     RETRAIN_STALE_AFTER_S = 3 * 24 * 3600
+    NEARDUP_STALE_AFTER_S = 3 * 3600  # the near-duplicate index upkeep (every 10 minutes)
     # Per sweep: reminders delivered, and 《催办通知书》 documents written (the rest wait).
     SWEEP_DELIVERY_BATCH = 500
     SWEEP_MAX_DOCUMENTS = 50

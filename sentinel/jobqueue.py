@@ -142,6 +142,7 @@ def _deliver_rq(app: Flask, runs: list[tuple[int, str]]) -> list[int]:
     from rq import Queue
 
     from sentinel.jobs import registry
+    from sentinel.jobs.worker import FORK_META
 
     delivered: list[int] = []
     try:
@@ -158,6 +159,8 @@ def _deliver_rq(app: Flask, runs: list[tuple[int, str]]) -> list[int]:
                 result_ttl=3600,
                 failure_ttl=7 * 24 * 3600,
                 description=f"{spec.name} job_run={run_id}",
+                # SentinelWorker forks a work horse only for jobs that ask for one.
+                meta={FORK_META: spec.fork},
             )
             delivered.append(run_id)
     except Exception as exc:  # Redis down: the JobRun stays pending; the sweep retries.

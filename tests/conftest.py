@@ -224,8 +224,5 @@ def trained_models_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def classified_app(app: Flask, trained_models_dir: str) -> Flask:
     """The app with a trained model: ingested items get classified."""
-    from sentinel.services.classification import reset_index
-
     app.config["MODELS_DIR"] = trained_models_dir
-    reset_index()
     return app

@@ -115,7 +115,7 @@ def quiet_item(feed: Any, server: RedisServer) -> int:
     """An unprocessed item whose own processing job is withdrawn (the workers here serve
     every queue and would process it before the test's job gets to it)."""
     item_id = new_item(feed)
-    Queue(queues.DEFAULT, connection=conn_of(server)).empty()
+    Queue(queues.BULK, connection=conn_of(server)).empty()
     db.session.execute(
         update(JobRun).where(JobRun.name == "process_items").values(status="succeeded")
     )
@@ -138,7 +138,7 @@ def test_worker_and_cron_survive_a_redis_outage(
 ):
     worker = sentinel("worker")
     cron = sentinel("cron")
-    wait_alive(worker, lambda: registered_workers(redis_server, queues.DEFAULT), 30, "worker up")
+    wait_alive(worker, lambda: registered_workers(redis_server, queues.BULK), 30, "worker up")
     wait_alive(cron, lambda: scheduler_age(redis_server) is not None, 30, "scheduler up")
     wait_alive(cron, lambda: runs_of("recover_jobs"), 30, "the first recovery sweep")
 
@@ -149,7 +149,7 @@ def test_worker_and_cron_survive_a_redis_outage(
     redis_server.start()  # back, and empty (no persistence)
 
     # Both keep running, show up in RQ's registries again, and serve new work.
-    wait_alive(worker, lambda: registered_workers(redis_server, queues.DEFAULT), 30, "worker back")
+    wait_alive(worker, lambda: registered_workers(redis_server, queues.BULK), 30, "worker back")
     wait_alive(
         cron,
         lambda: (age := scheduler_age(redis_server)) is not None and age < 10,
@@ -168,7 +168,7 @@ def test_worker_and_cron_survive_a_redis_outage(
     # A stop (systemd's SIGTERM) still stops them, and they say goodbye to RQ's registries.
     assert worker.terminate(15) == 0, worker.log()[-2000:]
     assert cron.terminate(15) == 0, cron.log()[-2000:]
-    assert registered_workers(redis_server, queues.DEFAULT) == 0
+    assert registered_workers(redis_server, queues.BULK) == 0
     assert scheduler_age(redis_server) is None
 
 
@@ -176,7 +176,7 @@ def test_worker_and_cron_survive_a_redis_outage(
 def test_worker_and_cron_stop_on_sigterm_while_redis_is_down(sentinel, redis_server):
     worker = sentinel("worker")
     cron = sentinel("cron")
-    wait_alive(worker, lambda: registered_workers(redis_server, queues.DEFAULT), 30, "worker up")
+    wait_alive(worker, lambda: registered_workers(redis_server, queues.BULK), 30, "worker up")
     wait_alive(cron, lambda: scheduler_age(redis_server) is not None, 30, "scheduler up")
     redis_server.kill()
     time.sleep(7)  # both are now backing off / retrying
@@ -229,7 +229,7 @@ def test_health_fails_when_a_job_waits_too_long(rq_app, redis_server):
     time.sleep(2)
     result = rq_app.test_cli_runner().invoke(args=["health"])
     assert result.exit_code == 1
-    assert "✗ 队列 default 最早的任务已等待" in result.output
+    assert "✗ 队列 interactive 最早的任务已等待" in result.output
 
 
 def test_watchdog_limit_is_one_setting_for_banner_and_health(app, runner, office):
@@ -272,7 +272,7 @@ def test_periodic_job_runs_within_seconds_during_a_backlog(
     db.session.commit()
     worker = sentinel("worker")  # the default queue set, in its serving order
     wait_alive(worker, lambda: runs_of("busy_default")[0].status != "pending", 30, "backlog")
-    backlog = Queue(queues.DEFAULT, connection=conn_of(redis_server)).count
+    backlog = Queue(queues.BULK, connection=conn_of(redis_server)).count
     assert backlog >= 20
 
     # What RQ cron does every 30 s: put the recovery sweep on the maintenance queue.
@@ -288,7 +288,7 @@ def test_periodic_job_runs_within_seconds_during_a_backlog(
     )
     assert time.monotonic() - enqueued < 10
     # It overtook the backlog.
-    assert Queue(queues.DEFAULT, connection=conn_of(redis_server)).count >= backlog - 10
+    assert Queue(queues.BULK, connection=conn_of(redis_server)).count >= backlog - 10
 
 
 def test_workers_serve_maintenance_first():

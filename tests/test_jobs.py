@@ -33,7 +33,7 @@ from sentinel import create_app
 from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
 from sentinel.jobqueue import deliver, enqueue, rq_job_id
-from sentinel.jobs import recovery, registry, runner
+from sentinel.jobs import queues, recovery, registry, runner
 from sentinel.jobs.schedule import PERIODIC
 from sentinel.models import AuditEvent, Item, JobRun, utcnow
 from sentinel.services import sources
@@ -274,7 +274,7 @@ def test_refused_api_batch_enqueues_nothing(client, feed):
 
 
 def test_rq_mode_enqueues_only_after_commit(rq_app, feed, redis_server):
-    default = Queue("default", connection=Redis.from_url(redis_server.url))
+    default = Queue(queues.INTERACTIVE, connection=Redis.from_url(redis_server.url))
     default.empty()
     enqueue("process_items", item_ids=[1])
     assert default.count == 0
@@ -494,11 +494,11 @@ def test_redis_down_during_ingest_loses_nothing(rq_app, feed, redis_server, monk
 
     redis_server.start()
     assert recovery.recover() == {"lost": 0, "redelivered": 1, "exhausted": 0, "orphan_items": 0}
-    default = Queue("default", connection=Redis.from_url(redis_server.url))
+    default = Queue(queues.INTERACTIVE, connection=Redis.from_url(redis_server.url))
     assert default.job_ids == [rq_job_id(run.id)]
     # Delivered and still queued: the next sweep leaves it alone.
     assert recovery.recover()["redelivered"] == 0
-    work_burst(rq_app, redis_server.url, ["default"], monkeypatch)
+    work_burst(rq_app, redis_server.url, [queues.INTERACTIVE], monkeypatch)
 
     run = fresh(JobRun, run.id)
     assert (run.status, run.attempts, run.result["processed"]) == ("succeeded", 1, 3)
@@ -628,7 +628,7 @@ def test_health_reports_queue_depths_and_fails_without_redis(rq_app, redis_serve
     result = cli.invoke(args=["health"])
     assert result.exit_code == 0, result.output
     assert "任务模式：RQ + Redis" in result.output
-    assert "队列 default：排队 2，运行中 0，失败 0，在线处理进程 1" in result.output
+    assert "队列 interactive：排队 2，运行中 0，失败 0，在线处理进程 1" in result.output
     assert "队列 maintenance：排队 0" in result.output
     assert f"✓ 定时任务 {PERIODIC[0].name}：上次成功" in result.output
 

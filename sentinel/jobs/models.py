@@ -12,13 +12,13 @@ from sentinel.jobs.registry import job
 from sentinel.services import models_admin
 
 
-@job("retrain_models", queue=queues.MAINTENANCE, timeout=1800, max_attempts=1)
+@job("retrain_models", queue=queues.BULK, timeout=1800, max_attempts=1, fork=True)
 def retrain_models() -> dict[str, Any]:
     """Retrain with officers' corrections; the candidate is activated only if not worse."""
     return models_admin.retrain(Actor.system("retrain"))
 
 
-@job("retrain_models_periodic", queue=queues.MAINTENANCE, timeout=1800, max_attempts=1)
+@job("retrain_models_periodic", queue=queues.BULK, timeout=1800, max_attempts=1, fork=True)
 def retrain_models_periodic() -> dict[str, Any]:
     """The scheduled retrain: does nothing unless SENTINEL_RETRAIN_ENABLED is true."""
     if not current_app.config["RETRAIN_ENABLED"]:

@@ -26,7 +26,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from sentinel.extensions import db
 from sentinel.jobqueue import deliver, enqueue, redis_connection, rq_job_id
-from sentinel.jobs import registry
+from sentinel.jobs import queues, registry
 from sentinel.jobs.schedule import PERIODIC
 from sentinel.models import Item, JobRun, utcnow
 
@@ -93,7 +93,10 @@ def recover() -> dict[str, int]:
     covered = db.session.scalar(
         select(func.count())
         .select_from(JobRun)
-        .where(JobRun.name == "process_items", JobRun.status.in_(("pending", "queued", "running")))
+        .where(
+            JobRun.name.in_(queues.PROCESS_JOBS),
+            JobRun.status.in_(("pending", "queued", "running")),
+        )
     )
     orphan_items = 0
     if not covered:
@@ -106,7 +109,7 @@ def recover() -> dict[str, int]:
             )
         )
         for start in range(0, len(ids), BATCH_LIMIT):
-            enqueue("process_items", item_ids=ids[start : start + BATCH_LIMIT])
+            enqueue(queues.PROCESS_ITEMS, item_ids=ids[start : start + BATCH_LIMIT])
         orphan_items = len(ids)
     db.session.commit()
     delivered = deliver(app, to_deliver) if to_deliver else []

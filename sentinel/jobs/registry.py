@@ -15,12 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sentinel.jobs import queues
+
 JOB_MODULES = (
     "sentinel.jobs.items",
     "sentinel.jobs.imports",
     "sentinel.jobs.maintenance",
     "sentinel.jobs.models",
     "sentinel.jobs.deadlines",
+    "sentinel.jobs.neardup",
 )
 
 
@@ -31,21 +34,30 @@ class JobSpec:
     queue: str
     timeout: int
     max_attempts: int
+    # Run in a forked work horse (memory and hard-kill isolation for long, heavy jobs);
+    # otherwise in the worker process itself, where the app and the models stay loaded.
+    fork: bool = False
 
 
 _JOBS: dict[str, JobSpec] = {}
 
 
 def job(
-    name: str, *, queue: str = "default", timeout: int = 600, max_attempts: int = 5
+    name: str,
+    *,
+    queue: str = queues.INTERACTIVE,
+    timeout: int = 600,
+    max_attempts: int = 5,
+    fork: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a job function under ``name`` with its queue, timeout and attempt limit.
+    """Register a job function under ``name`` with its queue (``jobs.queues``), timeout,
+    attempt limit and whether a worker runs it in a forked work horse.
 
     ``max_attempts`` is the only attempt limit: a job declared with 1 runs once.
     """
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-        _JOBS[name] = JobSpec(name, func, queue, timeout, max_attempts)
+        _JOBS[name] = JobSpec(name, func, queue, timeout, max_attempts, fork)
         return func
 
     return decorator

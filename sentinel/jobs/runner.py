@@ -28,6 +28,12 @@ def worker_app() -> Flask:
     return _worker_app
 
 
+def use_worker_app(app: Flask) -> None:
+    """Make ``app`` this process's worker app (``sentinel worker`` has built one already)."""
+    global _worker_app
+    _worker_app = app
+
+
 def run_job(job_run_id: int) -> dict[str, Any] | None:
     """RQ entry point: run a JobRun inside the worker's app."""
     return run_job_in_app(worker_app(), job_run_id, rq_job_id=current_rq_job_id())

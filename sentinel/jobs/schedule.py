@@ -29,6 +29,8 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     # Deadline sweep + reminder ladder (issue 6).
     PeriodicJob("deadline_sweep", interval_s=120, stale_setting="SWEEP_STALE_AFTER_S"),
     # Nightly retrain with officers' corrections; a no-op unless SENTINEL_RETRAIN_ENABLED.
+    # The shared near-duplicate index: prune old entries, index cases that lack one.
+    PeriodicJob("neardup_maintain", interval_s=600, stale_setting="NEARDUP_STALE_AFTER_S"),
     PeriodicJob(
         "retrain_models_periodic", interval_s=24 * 3600, stale_setting="RETRAIN_STALE_AFTER_S"
     ),

@@ -9,6 +9,7 @@ from sentinel.models.deadline import CaseReturn, DeadlineChange, DeadlineRule, R
 from sentinel.models.import_batch import ImportBatch
 from sentinel.models.item import Item
 from sentinel.models.job_run import JobRun
+from sentinel.models.neardup import NearDupBand, NearDupSignature
 from sentinel.models.source import ApiToken, Source
 from sentinel.models.unit import Unit
 from sentinel.models.user import User
@@ -26,6 +27,8 @@ __all__ = [
     "Item",
     "JobRun",
     "LabelCorrection",
+    "NearDupBand",
+    "NearDupSignature",
     "OfficeHours",
     "Reminder",
     "Reply",

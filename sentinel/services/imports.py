@@ -23,6 +23,7 @@ from sentinel.auth.permissions import Actor
 from sentinel.errors import InvalidTransition, ValidationFailed
 from sentinel.extensions import db
 from sentinel.jobqueue import enqueue
+from sentinel.jobs import queues
 from sentinel.models import ImportBatch, Source, utcnow
 from sentinel.services import audit, importer, ingest
 
@@ -107,7 +108,7 @@ def start_batch(actor: Actor, batch: ImportBatch, mapping: dict[str, str]) -> No
     batch.mapping = mapping
     batch.status = "queued"
     batch.failure = None
-    enqueue("run_import", batch_id=batch.id)
+    enqueue(queues.import_job(batch.total_rows), batch_id=batch.id)
     audit.record(actor, "import.start", "import", batch.id, fields=sorted(mapping))
     db.session.flush()
 
@@ -186,7 +187,9 @@ def run_batch(
         for items, row_errors, consumed in importer.iter_chunks(
             table, batch.mapping or {}, start=resume_at
         ):
-            results = ingest.ingest_items(actor, source, items)
+            results = ingest.ingest_items(
+                actor, source, items, bulk=batch.total_rows > queues.BULK_ROWS
+            )
             batch.ok_rows += sum(1 for r in results if not r.redelivered)
             batch.duplicate_rows += sum(1 for r in results if r.redelivered) + (
                 consumed - len(items) - len(row_errors)

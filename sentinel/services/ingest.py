@@ -44,6 +44,7 @@ from sentinel.auth.permissions import Actor
 from sentinel.errors import ValidationFailed
 from sentinel.extensions import db
 from sentinel.jobqueue import enqueue
+from sentinel.jobs import queues
 from sentinel.models import Case, Item, Source, utcnow
 from sentinel.models.case import OPEN_STATUSES
 from sentinel.services import audit, duplicates
@@ -131,7 +132,7 @@ def make_title(text: str) -> str:
 
 
 def ingest_items(
-    actor: Actor, source: Source, incoming: Sequence[IncomingItem]
+    actor: Actor, source: Source, incoming: Sequence[IncomingItem], *, bulk: bool | None = None
 ) -> list[IngestResult]:
     """Store a batch of items for ``source``; return one result per input, in order.
 
@@ -141,6 +142,10 @@ def ingest_items(
     inside the time window); otherwise they open a case linked as a possible duplicate.
     A concurrent delivery of the same new item is resolved by retrying once inside a
     savepoint.
+
+    Their classification goes to the bulk queue when ``bulk`` is true (a large import
+    feeding its rows in chunks says so), by default when the batch is larger than
+    ``queues.BULK_ROWS``; otherwise to the interactive queue.
     """
     if not incoming:
         return []
@@ -154,8 +159,9 @@ def ingest_items(
                 raise
             log.info("ingest_retry source_id=%s reason=concurrent_delivery", source.id)
     new_ids = [r.id for r in results if not r.redelivered]
+    job = queues.process_job(len(incoming) > queues.BULK_ROWS if bulk is None else bulk)
     for start in range(0, len(new_ids), PROCESS_BATCH):
-        enqueue("process_items", item_ids=new_ids[start : start + PROCESS_BATCH])
+        enqueue(job, item_ids=new_ids[start : start + PROCESS_BATCH])
     if new_ids:
         audit.record(
             actor,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from sentinel.extensions import db
 from sentinel.models import Item, utcnow
@@ -15,19 +15,17 @@ log = logging.getLogger(__name__)
 def process_items(item_ids: list[int]) -> dict[str, int]:
     """Classify the given items that are not processed yet. Idempotent: processed items
     are skipped, so a job delivered twice does the work once."""
-    items = list(
-        db.session.scalars(
-            select(Item).where(Item.id.in_(item_ids), Item.processed_at.is_(None)).order_by(Item.id)
-        )
-    )
-    if not items:
-        return {"processed": 0}
     from sentinel.services import classification
 
-    classified = classification.classify_items(items)
+    items = classification.load_rows(item_ids)
+    if not items:
+        return {"processed": 0}
     now = utcnow()
-    for item in items:
-        item.processed_at = now
+    classified = classification.classify_items(items, processed_at=now)
+    if not classified:  # no model: processed all the same, labelled later by reclassify
+        db.session.execute(
+            update(Item).where(Item.id.in_([i.id for i in items])).values(processed_at=now)
+        )
     db.session.flush()
     log.info("items_processed count=%s classified=%s", len(items), classified)
     return {"processed": len(items), "classified": classified}
@@ -38,9 +36,8 @@ def requeue_unlabelled(*, everything: bool = False, batch: int = 500) -> int:
 
     Items ingested before any model was trained are processed without labels; this
     classifies them once a model is active. Returns how many items were queued."""
-    from sqlalchemy import update
-
     from sentinel.jobqueue import enqueue
+    from sentinel.jobs import queues
 
     stmt = select(Item.id).order_by(Item.id)
     if not everything:
@@ -49,5 +46,5 @@ def requeue_unlabelled(*, everything: bool = False, batch: int = 500) -> int:
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         db.session.execute(update(Item).where(Item.id.in_(chunk)).values(processed_at=None))
-        enqueue("process_items", item_ids=chunk)
+        enqueue(queues.PROCESS_ITEMS_BULK, item_ids=chunk)
     return len(ids)

@@ -54,7 +54,7 @@ def slow_mark(item_id: int, gate: str, hold: str = "before", seconds: float = 15
     return {"changed": changed}
 
 
-@job("busy_default", queue=queues.DEFAULT, timeout=60, max_attempts=1)
+@job("busy_default", queue=queues.BULK, timeout=60, max_attempts=1)
 def busy_default(seconds: float) -> dict[str, float]:
     """A bulk job on the item-processing queue that just takes time (a backlog)."""
     time.sleep(seconds)
