@@ -213,7 +213,7 @@ def test_health_fails_within_seconds_of_the_worker_or_scheduler_stopping(
 
     worker.kill()  # SIGKILL: no goodbye, only the heartbeat stops
     stopped = time.monotonic()
-    wait_for(lambda: "队列 default 没有在线的处理进程" in problems(), 20, "red after the worker")
+    wait_for(lambda: "队列 interactive 没有在线的处理进程" in problems(), 20, "red after the worker")
     assert time.monotonic() - stopped < 15  # 4 s of silence, plus the check's own time
 
     cron.kill()
@@ -294,10 +294,10 @@ def test_periodic_job_runs_within_seconds_during_a_backlog(
 def test_workers_serve_maintenance_first():
     names = registry.queue_names()
     assert names[0] == queues.MAINTENANCE
-    assert queues.ordered(["imports", "default", "maintenance", "zz"]) == [
+    assert queues.ordered(["bulk", "zz", "interactive", "maintenance"]) == [
         "maintenance",
-        "default",
-        "imports",
+        "interactive",
+        "bulk",
         "zz",
     ]
 
