@@ -1,7 +1,7 @@
 """shared near-duplicate index (MinHash signatures and LSH band keys of recent cases)
 
 Revision ID: perf_01
-Revises: ed925f7bf81d
+Revises: accounts_01
 Create Date: 2026-12-01 15:40:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'perf_01'
-down_revision = 'ed925f7bf81d'
+down_revision = "accounts_01"
 branch_labels = None
 depends_on = None
 
