@@ -83,7 +83,7 @@ def classify_items(items: Sequence[ItemRow], *, processed_at: datetime | None = 
         return 0
     cfg = current_app.config
     predictions = pipeline.predict(
-        [item.text_normalised for item in items],
+        [item.text for item in items],
         engagement=[item.extra or None for item in items],
         topic_threshold=cfg.get("TOPIC_THRESHOLD"),
     )
@@ -164,6 +164,18 @@ def _lock_cases(case_ids: list[int]) -> dict[int, dict[str, Any]]:
 
 def _case_update(case: dict[str, Any]) -> dict[str, Any]:
     return {name: case[name] for name in (*_CASE_WRITE, "updated_at")}
+
+
+def label_case_from_item(case: Case, item: Item) -> None:
+    """Give ``case`` the labels of ``item``, its first item, and the priority they imply
+    (a case split off by ``duplicates.unmerge`` keeps what its item was labelled)."""
+    values = {name: getattr(case, name) for name in _CASE_READ}
+    labels = {name: getattr(item, name) for name in (*CASE_LABELS, "rumour_score", "risk_tier")}
+    needs_person = bool((item.explanation or {}).get("topic_needs_person"))
+    _label_case(values, False, labels, needs_person)
+    for name in _CASE_WRITE:
+        if name != "id":
+            setattr(case, name, values[name])
 
 
 def _label_case(

@@ -222,7 +222,7 @@ def unmerge(actor: Actor, case: Case, item: Item) -> Case:
         raise InvalidTransition(f"工单 #{case.id} 已合并到其他工单，请在目标工单中拆分")
     if not item.is_duplicate:
         raise ValidationFailed("这是工单的首条留言，不能拆分；请拆分其他留言")
-    from sentinel.services.classification import _label_case
+    from sentinel.services.classification import label_case_from_item
     from sentinel.services.ingest import make_title
 
     now = utcnow()
@@ -254,7 +254,7 @@ def unmerge(actor: Actor, case: Case, item: Item) -> Case:
     item.attach_decided_by_id = actor.user_id
     item.detached_from_case_id = case.id
     # The labels the item had, on its own case (and the priority they imply).
-    _label_case(new, item, bool((item.explanation or {}).get("topic_needs_person")))
+    label_case_from_item(new, item)
     case.updated_at = now
     db.session.expire(case, ["items"])
     refresh_counts(case)
