@@ -12,8 +12,9 @@ from sqlalchemy.orm import joinedload
 
 from sentinel.auth.permissions import case_scope
 from sentinel.extensions import db
-from sentinel.models import Case, Item, User
+from sentinel.models import Case, User
 from sentinel.models.case import CASE_STATUSES, OPEN_STATUSES
+from sentinel.services.text_search import text_match
 from sentinel.timefmt import SHANGHAI
 
 STATUS_GROUPS = {
@@ -128,16 +129,7 @@ def case_query(user: User, filters: CaseFilters) -> Select[tuple[Case]]:
         if filters.q.lstrip("#").isdigit():
             stmt = stmt.where(Case.id == int(filters.q.lstrip("#")))
         else:
-            pattern = (
-                "%" + filters.q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-            )
-            # Correlated EXISTS: only the items of cases that pass the other filters (the
-            # open queue, not years of closed cases) are scanned for the substring.
-            stmt = stmt.where(
-                select(Item.id)
-                .where(Item.case_id == Case.id, Item.text.like(pattern, escape="\\"))
-                .exists()
-            )
+            stmt = stmt.where(text_match(filters.q))
     return stmt
 
 
