@@ -2,9 +2,11 @@
 
 The triage search is a substring search (``q`` anywhere in an item's text, ``LIKE`` with
 ``%``/``_``/``\\`` escaped). Scanning every item's text took 0.4–0.75 s at 100k cases, so
-an index picks the candidate items first and the same ``LIKE`` then decides on those
-only. Results are therefore exactly the substring search's, as long as the index never
-leaves out an item that contains ``q`` (each index below is built so that it cannot):
+an index picks the candidate items first and a substring test then decides on those only
+(``strpos`` on PostgreSQL, which equals ``LIKE '%q%'`` there and is cheaper; ``LIKE`` on
+SQLite, whose ``LIKE`` ignores ASCII case). Results are therefore exactly the substring
+search's, as long as the index never leaves out an item that contains ``q`` (each index
+below is built so that it cannot):
 
 * PostgreSQL: a GIN index on the text's characters, ``string_to_array(text, NULL)``
   (``ix_items_text_chars``). Every item containing ``q`` contains each of its
@@ -29,7 +31,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, column, func, null, select, table
+from flask import g, has_request_context
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    column,
+    func,
+    null,
+    select,
+    table,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from sentinel.extensions import db
@@ -92,7 +107,6 @@ def item_match(q: str) -> ColumnElement[bool] | None:
     None when no index serves ``q`` (one character on SQLite): scan with
     :func:`substring_match` instead.
     """
-    like = searched_text().like(like_pattern(q), escape="\\")
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         chars = list(dict.fromkeys(q))
@@ -104,6 +118,7 @@ def item_match(q: str) -> ColumnElement[bool] | None:
         fts_query = sqlite_bigram_query(q)
         if fts_query is not None:
             hits = select(ITEMS_SEARCH.c.rowid).where(ITEMS_SEARCH.c.items_search.match(fts_query))
+            like = searched_text().like(like_pattern(q), escape="\\")
             return and_(Item.id.in_(hits), like)
     return None
 
@@ -114,7 +129,21 @@ def text_match(q: str) -> ColumnElement[bool]:
     if condition is None:
         return substring_match(q)
     if db.session.get_bind().dialect.name == "postgresql":
-        # Correlated EXISTS: the planner picks a hash semi-join over the index's candidates
-        # (counting) or probing each queued case's items (a page of a frequent word).
-        return select(Item.id).where(Item.case_id == Case.id, condition).exists()
+        # The matching cases once per request, then a plain id test: the page and its
+        # count (and the live feed) would otherwise each search the items again, and a
+        # page of a rare word planned as "walk the queue, probe each case's items" reads
+        # the whole queue to find 50 matches.
+        ids = matching_case_ids(q, condition)
+        return Case.id == any_(bindparam(None, ids, type_=ARRAY(Integer)))
     return Case.id.in_(select(Item.case_id).where(condition))
+
+
+def matching_case_ids(q: str, condition: ColumnElement[bool]) -> list[int]:
+    """Ids of the cases with an item matching ``condition`` (memoised per HTTP request:
+    a page, its count and its tabs ask the same question; outside a request, fresh)."""
+    if not has_request_context():
+        return list(db.session.scalars(select(Item.case_id).where(condition).distinct()))
+    memo = g.setdefault("_text_search_case_ids", {})
+    if q not in memo:
+        memo[q] = list(db.session.scalars(select(Item.case_id).where(condition).distinct()))
+    return list(memo[q])
