@@ -11,11 +11,13 @@ below is built so that it cannot):
 * PostgreSQL: a GIN index on the text's characters, ``string_to_array(text, NULL)``
   (``ix_items_text_chars``). Every item containing ``q`` contains each of its
   characters, so ``chars @> chars_of(q)`` is a superset; it serves one-character
-  queries too. A character (not bigram) index because it is what ingest can afford:
-  measured on the 6,842 government messages, GIN maintenance for character bigrams
-  (~270 distinct keys per message, via a SQL function) cost about four times as much
+  queries too. A character (not bigram) index because it is what ingest can better
+  afford: on the 6,842 government messages, keeping a GIN index of character bigrams
+  (~270 distinct keys per message, computed by a SQL function) cost 2–5 times as much
   per inserted item as this built-in expression (~150 keys), for 1.35× the candidates
-  on ``物业``; see the bench in ``bench/ingest.py`` for the figures with and without it.
+  on ``物业``. Even so the index is most of an item's insert cost (``bench/ingest.py``
+  prints a raw COPY into a copy of ``items`` with and without its indexes).
+  The matching cases are found once per request (:func:`matching_case_ids`).
 * SQLite: an FTS5 table ``items_search`` of the text's character bigrams (each bigram
   written as the hex of its UTF-8 bytes, so no tokenizer splits or folds it), kept by
   triggers on ``items``. SQLite's ``LIKE`` ignores ASCII case, so the bigrams are taken
