@@ -86,6 +86,10 @@ def run_migrations_online():
     # SQLite cannot ALTER most things: batch mode recreates tables there.
     conf_args.setdefault("render_as_batch", connectable.dialect.name == "sqlite")
     conf_args.setdefault("compare_type", True)
+    # The SQLite text search table (FTS5) is made by a migration, not by the models.
+    from sentinel.services.text_search import include_name
+
+    conf_args.setdefault("include_name", include_name)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

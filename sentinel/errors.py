@@ -57,6 +57,16 @@ class Conflict(SentinelError):
     status = 409
 
 
+class PayloadTooLarge(SentinelError):
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(SentinelError):
+    code = "unsupported_media_type"
+    status = 415
+
+
 # Chinese messages for HTTP errors raised by Flask/Werkzeug itself.
 HTTP_MESSAGES = {
     400: "请求格式有误",
@@ -66,6 +76,7 @@ HTTP_MESSAGES = {
     405: "不支持的请求方法",
     409: "状态冲突，请刷新后重试",
     413: "上传内容超过大小限制",
+    415: "不支持的内容类型",
     422: "提交的数据未通过校验",
     429: "操作过于频繁，请稍后再试",
     500: "服务器内部错误，请稍后再试",
@@ -78,6 +89,7 @@ HTTP_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
     500: "internal_error",

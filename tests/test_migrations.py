@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, inspect, text
 from sentinel import create_app
 from sentinel.extensions import db
 from sentinel.models import Base
+from sentinel.services.text_search import include_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,7 +63,9 @@ def test_models_and_migrations_agree(tmp_path):
         db.engine.dispose()
     engine = create_engine(uri)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": include_name}
+        )
         diff = compare_metadata(context, Base.metadata)
         conn.execute(text("select 1"))
     engine.dispose()

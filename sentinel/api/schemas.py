@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from sentinel.timefmt import SHANGHAI
 
 from classifiers.data import REQUEST_TYPES
 
 ItemKind = Literal["comment", "mention", "message", "letter", "ticket"]
+
+# A message posted before the web existed in China, or more than a day ahead of our clock
+# (senders' clocks drift), is a sender's bug. Such a date would also sit on top of the
+# "newest" queue for ever, or not convert to UTC / Shanghai time at all (year 1, 9999).
+EARLIEST_POSTED = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
 
 
 class ItemIn(BaseModel):
@@ -25,6 +34,24 @@ class ItemIn(BaseModel):
     )
     url: str | None = Field(default=None, max_length=2000)
     kind: ItemKind = "comment"
+
+    @field_validator("created_at")
+    @classmethod
+    def _posted_in_range(cls, value: datetime | None) -> datetime | None:
+        """UTC; a naive time is Beijing time (offices write local time)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=SHANGHAI)
+        try:
+            posted = value.astimezone(UTC)
+        except OverflowError:  # e.g. year 1 at +14:00, year 9999 at -14:00
+            raise PydanticCustomError("datetime_out_of_range", "时间超出范围") from None
+        if posted < EARLIEST_POSTED:
+            raise PydanticCustomError("datetime_too_early", "时间早于 2000-01-01")
+        if posted > datetime.now(UTC) + FUTURE_SLACK:
+            raise PydanticCustomError("datetime_too_late", "时间晚于当前时间一天以上")
+        return posted
 
 
 class ItemBatchIn(BaseModel):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from typing import Any
 
 from flask import (
@@ -21,12 +23,18 @@ from pydantic import ValidationError
 from sentinel.api.openapi import openapi_document
 from sentinel.api.schemas import ItemBatchIn, ItemBatchOut, ItemIn, ItemOut, ItemResult
 from sentinel.auth.permissions import Actor
-from sentinel.errors import BadRequest, Unauthorized, ValidationFailed, json_error
+from sentinel.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+    json_error,
+)
 from sentinel.extensions import db
 from sentinel.models import Item
 from sentinel.services import ingest, sources
 from sentinel.services.ingest import IncomingItem
-from sentinel.timefmt import SHANGHAI
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 KNOWN_FIELDS = set(ItemIn.model_fields)
@@ -51,18 +59,120 @@ def authenticate() -> Any:
     return None
 
 
+# The deepest a body may nest: {"items": [{"extra": {...}}]} needs four levels; a channel's
+# unknown fields get the rest. Deeper bodies are refused before anything recurses over them.
+MAX_DEPTH = 32
+# Characters no text column can hold: NUL (PostgreSQL refuses it in text and json) and lone
+# UTF-16 surrogates (JSON "\ud800" escapes; not encodable as UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class _BadNumber(ValueError):
+    """A JSON number we cannot store (NaN, ±Infinity, out of float range)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _BadNumber(f"JSON 中不允许 {name}（不是合法的 JSON 数值）")
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise _BadNumber("JSON 中的数值超出范围")
+    return value
+
+
+def _read_body() -> bytes:
+    """The request body, 413 past MAX_CONTENT_LENGTH whether or not it is chunked."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit and request.environ.get("wsgi.input_terminated"):
+        # A chunked body has no Content-Length: Werkzeug stops reading at the limit and
+        # hands over the truncated body without an error, so read past it ourselves.
+        stream = request.environ["wsgi.input"]
+        chunks, size = [], 0
+        while True:
+            chunk = stream.read(min(64 * 1024, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"请求体超过 {limit // (1024 * 1024)} MB 上限")
+        return b"".join(chunks)
+    return request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+
+
 def _read_json() -> Any:
-    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    if not request.is_json:
+        raise UnsupportedMediaType("请求体应为 JSON，Content-Type 须为 application/json")
+    raw = _read_body()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("请求体不是 UTF-8 编码") from None
     if text.startswith("\ufeff"):
         text = text[1:]
+    if not text.strip():
+        raise BadRequest("请求体为空")
     try:
-        return json.loads(text)
+        payload = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"JSON 格式错误：第 {exc.lineno} 行第 {exc.colno} 列") from None
+    except _BadNumber as exc:
+        raise BadRequest(str(exc)) from None
+    except RecursionError:
+        raise BadRequest(f"JSON 嵌套过深（最多 {MAX_DEPTH} 层）") from None
+    except ValueError:  # an integer of more than 4,300 digits (int() refuses it)
+        raise BadRequest("JSON 中的整数位数过多") from None
+    _check_storable(payload)
+    return payload
+
+
+def _check_storable(payload: Any) -> None:
+    """Refuse, with the item and field named, what no column could store.
+
+    Iterative (a body nested 100,000 deep must not recurse) and over keys too: unknown
+    fields go to the items' json column as they are.
+    """
+    problems: list[dict[str, Any]] = []
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(payload, ())]
+    while stack and len(problems) < 20:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            raise ValidationFailed(
+                f"JSON 嵌套过深（最多 {MAX_DEPTH} 层）",
+                details=[_detail(path[:MAX_DEPTH], f"嵌套超过 {MAX_DEPTH} 层")],
+            )
+        if isinstance(value, str):
+            bad = _UNSTORABLE.search(value)
+            if bad:
+                problems.append(_detail(path, _unstorable_message(bad.group())))
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                bad = _UNSTORABLE.search(key)
+                if bad:
+                    problems.append(_detail(path, f"字段名{_unstorable_message(bad.group())}"))
+                stack.append((child, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((child, (*path, i)) for i, child in enumerate(value))
+    if problems:
+        problems.sort(key=lambda d: (d["index"] is not None, d["index"] or 0, d["field"] or ""))
+        raise ValidationFailed("部分条目含有无法保存的字符，整批未入库", details=problems)
+
+
+def _unstorable_message(char: str) -> str:
+    if char == "\x00":
+        return "含有空字符（U+0000），无法保存"
+    return f"含有不成对的代理字符（U+{ord(char):04X}），不是合法的 Unicode 文本"
+
+
+def _detail(path: tuple[Any, ...], message: str) -> dict[str, Any]:
+    index = None
+    loc = list(path)
+    if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
+        index = loc[1]
+        loc = loc[2:]
+    return {"index": index, "field": ".".join(str(p) for p in loc) or None, "message": message}
 
 
 PYDANTIC_MESSAGES = {
@@ -79,7 +189,20 @@ PYDANTIC_MESSAGES = {
     "model_type": "应为 JSON 对象",
     "dict_type": "应为 JSON 对象",
     "extra_forbidden": "不支持的字段",
+    "string_unicode": "不是合法的 Unicode 文本",
+    "datetime_out_of_range": "时间超出范围",
+    "datetime_too_early": "时间早于 2000-01-01",
+    "datetime_too_late": "时间晚于当前时间一天以上",
 }
+
+
+def _message(error_type: str) -> str:
+    """Chinese for a pydantic error type; never pydantic's English text."""
+    if error_type in PYDANTIC_MESSAGES:
+        return PYDANTIC_MESSAGES[error_type]
+    if error_type.startswith(("datetime_", "date_", "time_", "timezone_")):
+        return "时间格式无效，应为 ISO 8601"
+    return "取值无效"
 
 
 def _details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -97,16 +220,14 @@ def _details(exc: ValidationError) -> list[dict[str, Any]]:
             {
                 "index": index,
                 "field": field,
-                "message": PYDANTIC_MESSAGES.get(err["type"], err["msg"]),
+                "message": _message(err["type"]),
             }
         )
     return details
 
 
 def _incoming(item: ItemIn) -> IncomingItem:
-    posted = item.created_at
-    if posted is not None and posted.tzinfo is None:
-        posted = posted.replace(tzinfo=SHANGHAI)  # offices write local time
+    posted = item.created_at  # UTC (ItemIn reads a naive time as Beijing time)
     extra = dict(item.model_extra or {})
     return IncomingItem(
         external_id=item.external_id,
@@ -139,6 +260,7 @@ def create_items() -> Any:
         400: {description: JSON 格式错误或非 UTF-8, content: {application/json: {schema: ErrorOut}}}
         401: {description: 令牌缺失或无效, content: {application/json: {schema: ErrorOut}}}
         413: {description: 请求体过大, content: {application/json: {schema: ErrorOut}}}
+        415: {description: 不是 JSON, content: {application/json: {schema: ErrorOut}}}
         422: {description: 校验失败, content: {application/json: {schema: ErrorOut}}}
     """
     payload = _read_json()
@@ -189,7 +311,8 @@ def get_item(item_id: int) -> Any:
         401: {description: 令牌缺失或无效, content: {application/json: {schema: ErrorOut}}}
         404: {description: 不存在或不属于该渠道, content: {application/json: {schema: ErrorOut}}}
     """
-    item = db.session.get(Item, item_id)
+    # Ids are 32-bit: a larger one names no item (and SQLite cannot even bind past 64 bits).
+    item = db.session.get(Item, item_id) if item_id < 2**31 else None
     if item is None or item.source_id != g.api_source.id:
         return json_error(404, "not_found", f"留言 {item_id} 不存在")
     out = ItemOut(

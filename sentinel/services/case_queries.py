@@ -13,8 +13,9 @@ from sqlalchemy.orm import joinedload
 from classifiers.text import normalise
 from sentinel.auth.permissions import case_scope
 from sentinel.extensions import db
-from sentinel.models import Case, Item, User
+from sentinel.models import Case, User
 from sentinel.models.case import CASE_STATUSES, OPEN_STATUSES
+from sentinel.services.text_search import text_match
 from sentinel.timefmt import SHANGHAI
 
 STATUS_GROUPS = {
@@ -131,15 +132,7 @@ def case_query(user: User, filters: CaseFilters) -> Select[tuple[Case]]:
         else:
             # The normalised text is searched, with the query normalised the same way, so
             # full-width/half-width and line breaks do not decide whether a message is found.
-            q = normalise(filters.q)
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-            # Correlated EXISTS: only the items of cases that pass the other filters (the
-            # open queue, not years of closed cases) are scanned for the substring.
-            stmt = stmt.where(
-                select(Item.id)
-                .where(Item.case_id == Case.id, Item.text_normalised.like(pattern, escape="\\"))
-                .exists()
-            )
+            stmt = stmt.where(text_match(normalise(filters.q)))
     return stmt
 
 
