@@ -213,7 +213,9 @@ def test_health_fails_within_seconds_of_the_worker_or_scheduler_stopping(
 
     worker.kill()  # SIGKILL: no goodbye, only the heartbeat stops
     stopped = time.monotonic()
-    wait_for(lambda: "队列 interactive 没有在线的处理进程" in problems(), 20, "red after the worker")
+    wait_for(
+        lambda: "队列 interactive 没有在线的处理进程" in problems(), 20, "red after the worker"
+    )
     assert time.monotonic() - stopped < 15  # 4 s of silence, plus the check's own time
 
     cron.kill()

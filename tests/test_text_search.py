@@ -84,7 +84,9 @@ def test_index_follows_new_and_changed_texts(office):
     [result] = office.ingest("小区垃圾清运不及时")
     assert case_ids(text_match("垃圾清运")) == {result.case_id}
     # A changed text (as a correction would make it) is found by its new words only.
-    db.session.execute(update(Item).where(Item.id == result.id).values(text_normalised="楼道灯坏了"))
+    db.session.execute(
+        update(Item).where(Item.id == result.id).values(text_normalised="楼道灯坏了")
+    )
     db.session.flush()
     assert case_ids(text_match("垃圾清运")) == set()
     assert case_ids(text_match("楼道灯")) == {result.case_id}

@@ -8,9 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from sentinel.timefmt import SHANGHAI
-
 from classifiers.data import REQUEST_TYPES
+from sentinel.timefmt import SHANGHAI
 
 ItemKind = Literal["comment", "mention", "message", "letter", "ticket"]
 
