@@ -69,7 +69,9 @@ def test_search_uses_the_normalised_text(office):
 def test_nul_characters_are_refused_not_a_500(client, office):
     response = _api_post(client, office, {"external_id": "n-1", "text": "路灯\u0000坏了"})
     assert response.status_code == 422
-    assert "空字符" in response.get_json()["error"]["message"]
+    error = response.get_json()["error"]
+    assert "无法保存的字符" in error["message"]
+    assert any("空字符" in d["message"] for d in error["details"]), error
 
 
 def test_imported_cells_are_kept_as_written(runner, office, tmp_path):
