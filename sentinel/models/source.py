@@ -43,6 +43,15 @@ class Source(Base):
     def platform_label(self) -> str:
         return PLATFORMS.get(self.platform, self.platform)
 
+    @property
+    def label(self) -> str:
+        """The name with its platform, once: “云和交警（抖音）”, not “云和交警（抖音）（抖音）”
+        when the office already put the platform in the name."""
+        platform = self.platform_label
+        if platform and platform in self.name:
+            return self.name
+        return f"{self.name}（{platform}）"
+
 
 class ApiToken(Base):
     """An API token; only its SHA-256 is stored, the token itself is shown once."""

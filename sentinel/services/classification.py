@@ -91,11 +91,12 @@ def _label_case(case: Case, item: Item, needs_person: bool) -> None:
         case.risk_tier is None or TIER_ORDER[item.risk_tier] > TIER_ORDER[case.risk_tier]
     ):
         case.risk_tier = item.risk_tier
-    # Sensitive cases go to the top of the queue; officers can lower them again.
+    # Sensitive cases go to the top of the queue; officers can lower them again
+    # (triage.set_priority), and their decision then stands.
     wanted = {"C": 2, "B": 1}.get(case.risk_tier or "A", 0)
     if (case.rumour_score or 0) >= current_app.config["RUMOUR_PRIORITY_THRESHOLD"]:
         wanted = max(wanted, 1)
-    if wanted > case.priority and case.status in OPEN_STATUSES:
+    if wanted > case.priority and case.status in OPEN_STATUSES and not case.priority_manual:
         case.priority = wanted
 
 

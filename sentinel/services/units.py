@@ -37,8 +37,3 @@ def get_unit_by_name(name: str) -> Unit:
     if unit is None:
         raise NotFound(f"单位“{name}”不存在")
     return unit
-
-
-def dispatchable_units() -> list[Unit]:
-    """Units a case can be dispatched to, in tree order."""
-    return list(db.session.scalars(select(Unit).where(Unit.is_active).order_by(Unit.path)))

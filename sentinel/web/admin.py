@@ -12,7 +12,7 @@ from sentinel.errors import SentinelError
 from sentinel.extensions import db
 from sentinel.models import AuditEvent, JobRun, Source, Unit, User
 from sentinel.models.source import PLATFORMS
-from sentinel.models.unit import UNIT_KINDS
+from sentinel.models.unit import UNIT_KINDS, tree_order
 from sentinel.services import health, sources, units, users
 from sentinel.web.forms import submit
 
@@ -40,7 +40,7 @@ def users_page() -> Any:
     return render_template(
         "admin/users.html",
         users=db.session.scalars(select(User).order_by(User.id)).all(),
-        units=db.session.scalars(select(Unit).order_by(Unit.path)).all(),
+        units=tree_order(db.session.scalars(select(Unit))),
     )
 
 
@@ -61,7 +61,7 @@ def units_page() -> Any:
         return redirect(url_for("admin.units_page"))
     return render_template(
         "admin/units.html",
-        units=db.session.scalars(select(Unit).order_by(Unit.path)).all(),
+        units=tree_order(db.session.scalars(select(Unit))),
         kinds=UNIT_KINDS,
     )
 
@@ -96,7 +96,7 @@ def sources_page() -> Any:
     return render_template(
         "admin/sources.html",
         sources=db.session.scalars(select(Source).order_by(Source.id)).all(),
-        units=db.session.scalars(select(Unit).order_by(Unit.path)).all(),
+        units=tree_order(db.session.scalars(select(Unit))),
         platforms=PLATFORMS,
         new_token=new_token,
     )
