@@ -44,13 +44,15 @@ class Source(Base):
         return PLATFORMS.get(self.platform, self.platform)
 
     @property
-    def label(self) -> str:
-        """The name with its platform, once: “云和交警（抖音）”, not “云和交警（抖音）（抖音）”
-        when the office already put the platform in the name."""
+    def names_platform(self) -> bool:
+        """True when the name already ends with its platform in brackets (“云和交警（抖音）”)."""
         platform = self.platform_label
-        if platform and platform in self.name:
-            return self.name
-        return f"{self.name}（{platform}）"
+        return self.name.endswith((f"（{platform}）", f"({platform})"))
+
+    @property
+    def label(self) -> str:
+        """The name with its platform, once: “云和交警（抖音）”, not “云和交警（抖音）（抖音）”."""
+        return self.name if self.names_platform else f"{self.name}（{self.platform_label}）"
 
 
 class ApiToken(Base):
