@@ -132,11 +132,12 @@ def test_assisting_unit_page_shows_its_own_state_and_signoff(client, auth, offic
     auth.login("health_handler")
     page = client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "本单位为协办单位" in page and "协办待签收" in page
+    assert re.search(r'title="待签收（含协办任务）">1<', page)  # its task waits for it
     assert f"/assist/{task.id}/acknowledge" in page
     assert f'action="/cases/{case.id}/reply"' not in page
     assert f'action="/cases/{case.id}/return"' not in page
     inbox = client.get("/inbox/?tab=acknowledged").get_data(as_text=True)
-    assert "协办待签收" in inbox
+    assert "协办待签收" in inbox and f"/assist/{task.id}/acknowledge" in inbox
     response = client.post(f"/cases/{case.id}/assist/{task.id}/acknowledge")
     assert response.status_code == 302
     db.session.expire_all()
@@ -282,7 +283,7 @@ def test_handler_sees_what_waits_for_signoff(client, auth, office):
     db.session.commit()
     auth.login("edu_handler")
     page = client.get("/inbox/").get_data(as_text=True)
-    assert re.search(r'本单位待办 <span class="count" title="待签收">1</span>', page)
+    assert re.search(r'本单位待办 <span class="count" title="待签收（含协办任务）">1</span>', page)
 
 
 def test_unit_pickers_follow_the_tree_not_the_id_text(client, auth, office):

@@ -39,14 +39,15 @@ def relative_time(value: datetime | None) -> str:
 
 
 def _waiting() -> Any:
-    """What waits for the current user (navigation counts); computed once per request."""
-    from flask import g
-
+    """What waits for the current user (the navigation's counts; base.html asks once)."""
+    from sentinel.extensions import db
     from sentinel.services.waiting import waiting_for
 
-    if "_waiting" not in g:
-        g._waiting = waiting_for(current_user)
-    return g._waiting
+    try:
+        return waiting_for(current_user)
+    except Exception:  # the error page after a failed query must still render: no counts
+        db.session.rollback()
+        return None
 
 
 def _assist_task(case: Any) -> Any:
