@@ -16,7 +16,7 @@ from flask_login import current_user
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 
 from sentinel.extensions import db
-from sentinel.models import Case, Unit, User
+from sentinel.models import Assignment, Case, Unit, User
 from sentinel.models.unit import tree_order
 
 ALL_ROLES = frozenset({"admin", "duty_officer", "handler", "reviewer", "leader"})
@@ -151,7 +151,7 @@ def is_lead_unit(user: User, case: Case) -> bool:
     return ids is None or (case.unit_id is not None and case.unit_id in ids)
 
 
-def own_assists(user: User, case: Case) -> list[Any]:
+def own_assists(user: User, case: Case) -> list[Assignment]:
     """The case's live 协办 assignments whose unit is in the user's scope."""
     ids = scope_unit_ids(user)
     return [
@@ -175,8 +175,6 @@ def units_in_scope(user: User, active_only: bool = True) -> list[Unit]:
 
 
 def _assisted_case_ids(unit_ids: set[int]) -> Any:
-    from sentinel.models import Assignment
-
     return select(Assignment.case_id).where(
         Assignment.unit_id.in_(unit_ids),
         Assignment.role == "assist",
