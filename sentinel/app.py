@@ -93,10 +93,12 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(admin.bp)
-    from sentinel.web import calendar_admin, deadlines
+    from sentinel.web import calendar_admin, case_deadlines, deadline_rules, reminders
 
     calendar_admin.init_app(app)
-    deadlines.init_app(app)
+    app.register_blueprint(deadline_rules.bp)
+    app.register_blueprint(case_deadlines.bp)
+    app.register_blueprint(reminders.bp)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
@@ -109,9 +111,10 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from sentinel.web import helpers
+    from sentinel.web import deadline_panel, helpers
 
     helpers.init_app(app)
+    deadline_panel.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -334,3 +334,54 @@ def test_admin_resets_a_password_and_the_user_must_change_it(server, browser, of
     user.wait_for_selector(".flash-success")
     assert user.url.endswith("/inbox/")
     assert "密码已修改" in user.inner_text(".flashes")
+
+
+def test_assisting_handler_is_refused_the_lead_units_answer(server, browser, office):
+    """协办: the health bureau assists on an education bureau case. Its handler sees its
+    own task (协办待签收, 签收协办任务) and no answer form; a forged answer post carrying a
+    valid CSRF token is refused with 403 and changes nothing."""
+    from sentinel.extensions import db
+    from sentinel.models import Case
+    from sentinel.services import returns, triage
+
+    case = office.case("学校门口的路灯坏了，晚上接孩子很危险")
+    triage.dispatch(office.actor("duty"), case, office.edu)
+    returns.add_assist(office.actor("duty"), case, office.health, 1)
+    triage.acknowledge(office.actor("edu_handler"), case)
+    db.session.commit()
+    case_id = case.id
+
+    page = _page(browser)
+    _login(page, server, "health_handler")
+    page.wait_for_selector("text=本单位待办")
+    page.goto(f"{server}/cases/{case_id}")
+    page.wait_for_selector(".assist-state")
+    assert "协办待签收" in page.inner_text(".assist-state")
+    assert page.locator("textarea[name=body]").count() == 0
+    _shot(page, "case-assisting-unit")
+    status, text = page.evaluate(
+        """async (url) => {
+            const body = new FormData();
+            body.append("csrf_token", document.querySelector("meta[name=csrf-token]").content);
+            body.append("body", "协办单位冒充主办单位答复");
+            body.append("submit", "answer");
+            const r = await fetch(url, {method: "POST", body, redirect: "manual"});
+            return [r.status, await r.text()];
+        }""",
+        f"{server}/cases/{case_id}/reply",
+    )
+    assert status == 403, status
+    assert "只有主办单位可以答复" in text
+    no_token = page.evaluate(
+        """async (url) => (await fetch(url, {method: "POST", body: new FormData()})).status""",
+        f"{server}/cases/{case_id}/reply",
+    )
+    assert no_token == 400  # CSRF is on: without the token the post never reaches the view
+    db.session.expire_all()
+    stored = db.session.get(Case, case_id)
+    assert stored.status == "acknowledged" and stored.answered_at is None
+    assert not [r for r in stored.replies if r.kind == "answer"]
+
+    page.click("button:has-text('签收协办任务')")
+    page.wait_for_selector(".flash-success")
+    assert "协办办理中" in page.inner_text(".assist-state")

@@ -1,4 +1,4 @@
-"""Role × endpoint matrix, unit scope, login, throttling and CSRF."""
+"""Unit scope, relations to a case, login, throttling and CSRF."""
 
 from __future__ import annotations
 
@@ -9,40 +9,7 @@ from sentinel.extensions import db
 from sentinel.models import AuditEvent, User
 from sentinel.services import triage
 
-OFFICE = {"admin", "duty"}
-READERS = {"admin", "duty", "leader", "reviewer"}
-EVERYONE = {"admin", "duty", "leader", "reviewer", "edu_handler"}
-HANDLING = {"admin", "edu_handler"}
-ADMIN = {"admin"}
-
-# (method, path template, roles allowed). {new}: a new case in the root unit's queue;
-# {edu}: a case dispatched to the education bureau.
-MATRIX = [
-    ("GET", "/triage/", READERS),
-    ("GET", "/triage/feed?after=0", READERS),
-    ("POST", "/triage/bulk", READERS),  # the view is open to readers; each case action is checked
-    ("GET", "/cases/{edu}", EVERYONE),
-    ("POST", "/cases/{new}/claim", OFFICE),
-    ("POST", "/cases/{new}/unclaim", OFFICE),
-    ("POST", "/cases/{new}/dispatch", OFFICE),
-    ("POST", "/cases/{new}/noise", OFFICE),
-    ("POST", "/cases/{new}/merge", OFFICE),
-    ("POST", "/cases/{new}/close", OFFICE),
-    ("POST", "/cases/{new}/reopen", OFFICE),
-    ("POST", "/cases/{edu}/acknowledge", HANDLING),
-    ("POST", "/cases/{edu}/reply", HANDLING),
-    ("GET", "/inbox/", HANDLING),
-    ("GET", "/imports/", OFFICE),
-    ("POST", "/imports/", OFFICE),
-    ("GET", "/admin/users", ADMIN),
-    ("POST", "/admin/users", ADMIN),
-    ("GET", "/admin/units", ADMIN),
-    ("GET", "/admin/sources", ADMIN),
-    ("POST", "/admin/sources", ADMIN),
-    ("GET", "/admin/audit", ADMIN),
-    ("GET", "/admin/jobs", ADMIN),
-]
-ROLES = ["admin", "duty", "leader", "reviewer", "edu_handler", "health_handler"]
+# The role × route matrix (every route in app.url_map) lives in tests/test_route_matrix.py.
 
 
 @pytest.fixture
@@ -52,30 +19,6 @@ def cases(office):
     triage.dispatch(office.actor("duty"), edu, office.edu)
     db.session.commit()
     return {"new": new.id, "edu": edu.id}
-
-
-@pytest.mark.parametrize(("method", "template", "allowed"), MATRIX)
-@pytest.mark.parametrize("role", ROLES)
-def test_role_endpoint_matrix(client, auth, cases, method, template, allowed, role):
-    auth.login(role)
-    path = template.format(**cases)
-    response = client.open(path, method=method, data={})
-    if role == "health_handler" and "edu_handler" in allowed and "{edu}" not in template:
-        allowed = allowed | {"health_handler"}  # same role; only the scope differs
-    if role in allowed:
-        assert response.status_code in (200, 302), (role, path, response.status_code)
-    elif role == "health_handler" and "{edu}" in template:
-        assert response.status_code == 404  # out of scope: not even its existence leaks
-    else:
-        assert response.status_code in (403, 404), (role, path, response.status_code)
-
-
-@pytest.mark.parametrize(("method", "template", "allowed"), MATRIX)
-def test_anonymous_is_sent_to_login(client, cases, method, template, allowed):
-    response = client.open(template.format(**cases), method=method, data={})
-    assert response.status_code in (302, 401)
-    if response.status_code == 302:
-        assert "/login" in response.headers["Location"]
 
 
 def test_handler_sees_only_their_units_cases(client, auth, office, cases):

@@ -16,7 +16,8 @@ from flask_login import current_user
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 
 from sentinel.extensions import db
-from sentinel.models import Case, Unit, User
+from sentinel.models import Assignment, Case, Unit, User
+from sentinel.models.unit import tree_order
 
 ALL_ROLES = frozenset({"admin", "duty_officer", "handler", "reviewer", "leader"})
 OFFICE_ROLES = frozenset({"admin", "duty_officer"})
@@ -24,6 +25,8 @@ HANDLING_ROLES = frozenset({"admin", "handler"})
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     "triage.view": frozenset({"admin", "duty_officer", "leader", "reviewer"}),
+    # Bulk claim / dispatch / noise: every bulk action is an office action.
+    "triage.bulk": OFFICE_ROLES,
     "case.view": ALL_ROLES,
     "case.claim": OFFICE_ROLES,
     "case.dispatch": OFFICE_ROLES,
@@ -35,6 +38,14 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "case.draft": HANDLING_ROLES,
     "case.answer": HANDLING_ROLES,
     "case.correct": frozenset({"admin", "duty_officer", "handler"}),
+    # 紧急/重要: duty officers raise or lower a case's priority (with a reason).
+    "case.priority": OFFICE_ROLES,
+    # 协办 tasks: the assisting unit acknowledges and finishes its part; the lead unit and
+    # the office may also mark a part done.
+    "case.assist": frozenset({"admin", "duty_officer", "handler"}),
+    # 延期/暂停 decisions: the approver roles a deadline rule can name (services/sla.py);
+    # the service checks the role the case's rule actually names.
+    "deadline.decide": frozenset({"admin", "duty_officer", "leader"}),
     "inbox.view": HANDLING_ROLES,
     "import.run": OFFICE_ROLES,
     "admin.manage": frozenset({"admin"}),
@@ -117,6 +128,7 @@ def _covers_every_unit(ids: set[int]) -> bool:
 
 
 def case_in_scope(user: User, case: Case) -> bool:
+    """True when the user may see ``case`` (any relation: lead, assisting, office)."""
     ids = scope_unit_ids(user)
     if ids is None:
         return True
@@ -128,9 +140,41 @@ def case_in_scope(user: User, case: Case) -> bool:
     return case.unit_id in ids or case.owner_unit_id in ids
 
 
-def _assisted_case_ids(unit_ids: set[int]) -> Any:
-    from sentinel.models import Assignment
+def is_lead_unit(user: User, case: Case) -> bool:
+    """True when the case's lead (主办) unit is in the user's scope (always for admins).
 
+    Lead-unit actions — 签收, drafting and submitting the answer, 退单, asking for 延期/暂停 —
+    need this relation; seeing the case (``case_in_scope``) is not enough, because an
+    assisting unit sees the case too.
+    """
+    ids = scope_unit_ids(user)
+    return ids is None or (case.unit_id is not None and case.unit_id in ids)
+
+
+def own_assists(user: User, case: Case) -> list[Assignment]:
+    """The case's live 协办 assignments whose unit is in the user's scope."""
+    ids = scope_unit_ids(user)
+    return [
+        a
+        for a in case.assignments
+        if a.role == "assist" and a.status != "withdrawn" and (ids is None or a.unit_id in ids)
+    ]
+
+
+def units_in_scope(user: User, active_only: bool = True) -> list[Unit]:
+    """Units the user may pick (dispatch targets, filters), in tree order.
+
+    The one way to build a unit picker: every page that lists units for a user goes
+    through here, so scope and order are the same everywhere.
+    """
+    stmt = select(Unit)
+    if active_only:
+        stmt = stmt.where(Unit.is_active)
+    ids = scope_unit_ids(user)
+    return tree_order(u for u in db.session.scalars(stmt) if ids is None or u.id in ids)
+
+
+def _assisted_case_ids(unit_ids: set[int]) -> Any:
     return select(Assignment.case_id).where(
         Assignment.unit_id.in_(unit_ids),
         Assignment.role == "assist",

@@ -77,6 +77,8 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(20), default="new")
     # 0 normal, 1 important, 2 urgent: set by duty officers and by the classifiers.
     priority: Mapped[int] = mapped_column(default=0)
+    # True once a duty officer set the priority by hand: the classifiers leave it alone.
+    priority_manual: Mapped[bool] = mapped_column(default=False, server_default=false())
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
     # The unit whose account received the first item (its duty officers triage it).
     owner_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)

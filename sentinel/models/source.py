@@ -43,6 +43,17 @@ class Source(Base):
     def platform_label(self) -> str:
         return PLATFORMS.get(self.platform, self.platform)
 
+    @property
+    def names_platform(self) -> bool:
+        """True when the name already ends with its platform in brackets (“云和交警（抖音）”)."""
+        platform = self.platform_label
+        return self.name.endswith((f"（{platform}）", f"({platform})"))
+
+    @property
+    def label(self) -> str:
+        """The name with its platform, once: “云和交警（抖音）”, not “云和交警（抖音）（抖音）”."""
+        return self.name if self.names_platform else f"{self.name}（{self.platform_label}）"
+
 
 class ApiToken(Base):
     """An API token; only its SHA-256 is stored, the token itself is shown once."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String
@@ -39,3 +40,12 @@ class Unit(Base):
 
     def __repr__(self) -> str:
         return f"<Unit {self.id} {self.name}>"
+
+
+def tree_order(units: Iterable[Unit]) -> list[Unit]:
+    """Units depth-first, parents before children, siblings in creation order.
+
+    ``Unit.path`` holds ids as text ("/1/10/" sorts before "/1/2/"), so order by the
+    numbers in the path, not by the string. Every unit picker uses this order.
+    """
+    return sorted(units, key=lambda u: [int(p) for p in u.path.strip("/").split("/") if p])

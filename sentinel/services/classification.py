@@ -144,6 +144,7 @@ _CASE_READ = (
     "needs_person",
     "rumour_score",
     "risk_tier",
+    "priority_manual",
     *CASE_LABELS,
 )
 _CASE_WRITE = ("id", "priority", "needs_person", "rumour_score", "risk_tier", *CASE_LABELS)
@@ -190,11 +191,16 @@ def _label_case(
     tier = item["risk_tier"]
     if tier and (case["risk_tier"] is None or TIER_ORDER[tier] > TIER_ORDER[case["risk_tier"]]):
         case["risk_tier"] = tier
-    # Sensitive cases go to the top of the queue; officers can lower them again.
+    # Sensitive cases go to the top of the queue; officers can lower them again
+    # (triage.set_priority), and their decision then stands.
     wanted = {"C": 2, "B": 1}.get(case["risk_tier"] or "A", 0)
     if (case["rumour_score"] or 0) >= current_app.config["RUMOUR_PRIORITY_THRESHOLD"]:
         wanted = max(wanted, 1)
-    if wanted > case["priority"] and case["status"] in OPEN_STATUSES:
+    if (
+        wanted > case["priority"]
+        and case["status"] in OPEN_STATUSES
+        and not case["priority_manual"]
+    ):
         case["priority"] = wanted
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import select
 
-from sentinel.auth.permissions import Actor, can, case_in_scope, unit_in_scope
+from sentinel.auth.permissions import Actor, can, case_in_scope, is_lead_unit
 from sentinel.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from sentinel.extensions import db
 from sentinel.models import Case, DeadlineChange, Reply, utcnow
@@ -55,8 +55,10 @@ def request_change(actor: Actor, case: Case, kind: str, days: int, reason: str) 
     if actor.user is not None:
         if not can(actor.user, "case.answer"):
             raise Forbidden(f"当前角色不能申请{label}")
-        if not case_in_scope(actor.user, case) or not unit_in_scope(actor.user, case.unit_id or -1):
+        if not case_in_scope(actor.user, case):
             raise NotFound("工单不存在或不在您的管辖范围内")
+        if not is_lead_unit(actor.user, case):
+            raise Forbidden(f"只有主办单位可以申请{label}")
     if case.status != "acknowledged" or case.due_at is None:
         raise InvalidTransition(f"只有已签收、正在办理的工单可以申请{label}")
     if pending_change(case) is not None:
@@ -208,7 +210,7 @@ def edit_notice(actor: Actor, reply: Reply, body: str) -> None:
     if actor.user is not None:
         if not case_in_scope(actor.user, case):
             raise NotFound("工单不存在或不在您的管辖范围内")
-        lead_unit = can(actor.user, "case.draft") and unit_in_scope(actor.user, case.unit_id or -1)
+        lead_unit = can(actor.user, "case.draft") and is_lead_unit(actor.user, case)
         if not (can(actor.user, "case.dispatch") or lead_unit):
             raise Forbidden("当前角色不能修改告知留言人的内容")
     if reply.status != "draft":

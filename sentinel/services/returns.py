@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from sentinel.auth.permissions import Actor, can, case_in_scope, unit_in_scope
+from sentinel.auth.permissions import Actor, can, case_in_scope, is_lead_unit, unit_in_scope
 from sentinel.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from sentinel.extensions import db
-from sentinel.models import Assignment, Case, CaseReturn, Unit, utcnow
+from sentinel.models import Assignment, Case, CaseReturn, Unit, User, utcnow
 from sentinel.models.deadline import RETURN_REASONS
 from sentinel.services import audit, sla, triage, workcalendar
 
@@ -52,10 +52,7 @@ def return_case(
     actor: Actor, case: Case, reason: str, note: str = "", suggested_unit: Unit | None = None
 ) -> CaseReturn:
     """退单: the handling unit sends the case back with a reason; the clocks stop."""
-    t = triage._check(actor, case, "return")
-    handler = actor.user is not None and actor.user.role == "handler"
-    if handler and not unit_in_scope(actor.user, case.unit_id or -1):  # type: ignore[arg-type]
-        raise Forbidden("只能退回分派给本单位的工单")
+    t = triage.check_transition(actor, case, "return")
     if reason not in RETURN_REASONS:
         raise ValidationFailed("请选择退单原因")
     note = note.strip()
@@ -90,7 +87,7 @@ def return_case(
     case.due_provisional = False
     case.return_count += 1
     db.session.flush()
-    triage._move(
+    triage.record_transition(
         actor,
         case,
         t,
@@ -104,7 +101,7 @@ def return_case(
 
 def arbitrate(actor: Actor, case: Case, unit: Unit, note: str = "") -> Assignment:
     """仲裁指派: force the assignment to ``unit`` after a return; it cannot be returned again."""
-    t = triage._check(actor, case, "arbitrate")
+    t = triage.check_transition(actor, case, "arbitrate")
     if case.return_count == 0:
         raise InvalidTransition("只有被退回的工单需要仲裁，请直接分派")
     triage.check_target_unit(actor, unit)
@@ -114,7 +111,7 @@ def arbitrate(actor: Actor, case: Case, unit: Unit, note: str = "") -> Assignmen
     for record in open_returns:  # … which arbitration overrides
         record.outcome = "arbitrated"
         record.outcome_unit_id = unit.id
-    triage._move(actor, case, t, unit_id=unit.id, returns=case.return_count)
+    triage.record_transition(actor, case, t, unit_id=unit.id, returns=case.return_count)
     return assignment
 
 
@@ -168,18 +165,55 @@ def add_assist(actor: Actor, case: Case, unit: Unit, days: int, note: str = "") 
     return assignment
 
 
-def finish_assist(actor: Actor, case: Case, assignment: Assignment) -> None:
-    """Mark an assisting unit's part done (by that unit, the lead unit, or the office)."""
+def _check_assist(actor: Actor, case: Case, assignment: Assignment) -> None:
     if assignment.case_id != case.id or assignment.role != "assist":
         raise NotFound("协办记录不存在")
+    if actor.user is not None and not case_in_scope(actor.user, case):
+        raise NotFound("工单不存在或不在您的管辖范围内")
+    if assignment.status == "withdrawn":
+        raise InvalidTransition("协办任务已撤回")
+
+
+def acknowledge_assist(actor: Actor, case: Case, assignment: Assignment) -> None:
+    """签收 of a 协办 task: only by a handler of that assisting unit (or an admin)."""
+    _check_assist(actor, case, assignment)
     if actor.user is not None:
-        allowed = (
-            unit_in_scope(actor.user, assignment.unit_id)
-            or (case_in_scope(actor.user, case) and can(actor.user, "case.draft"))
-            or can(actor.user, "case.dispatch")
-        )
-        if not allowed:
-            raise Forbidden("不能办结该协办任务")
+        if not can(actor.user, "case.assist") or actor.user.role == "duty_officer":
+            raise Forbidden("只有协办单位可以签收协办任务")
+        if not unit_in_scope(actor.user, assignment.unit_id):
+            raise Forbidden("只能签收本单位的协办任务")
+    if assignment.status != "active":
+        raise InvalidTransition("协办任务已签收")
+    assignment.status = "acknowledged"
+    assignment.acknowledged_at = utcnow()
+    assignment.acknowledged_by_id = actor.user_id
+    db.session.flush()
+    audit.record(
+        actor,
+        "case.assist_acknowledged",
+        "case",
+        case.id,
+        unit_id=assignment.unit_id,
+        assignment_id=assignment.id,
+    )
+
+
+def may_finish_assist(user: User, case: Case, assignment: Assignment) -> bool:
+    """Who may mark a 协办 task done: a handler of that assisting unit, a handler of the
+    lead unit (it owns the reply and judges the contribution), or the office in scope.
+    Another assisting unit may not."""
+    if not can(user, "case.assist") or not case_in_scope(user, case):
+        return False
+    if user.role == "handler":
+        return unit_in_scope(user, assignment.unit_id) or is_lead_unit(user, case)
+    return True  # admin, duty officer (case in scope)
+
+
+def finish_assist(actor: Actor, case: Case, assignment: Assignment) -> None:
+    """Mark an assisting unit's part done (by that unit, the lead unit, or the office)."""
+    _check_assist(actor, case, assignment)
+    if actor.user is not None and not may_finish_assist(actor.user, case, assignment):
+        raise Forbidden("只能办结本单位的协办任务")
     if assignment.status == "done":
         raise InvalidTransition("协办任务已完成")
     assignment.status = "done"

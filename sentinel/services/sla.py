@@ -259,6 +259,49 @@ def on_answer(actor: Actor, case: Case, now: datetime) -> None:
     )
 
 
+def on_priority_change(actor: Actor, case: Case, reason: str) -> bool:
+    """Hook from ``triage.set_priority``: pick the resolution rule again for the new
+    priority (urgent → same day, otherwise by request type), freeze it on the case and
+    recompute the deadline from the clock's start, keeping approved extensions.
+
+    Nothing happens before dispatch (the rule is chosen then) or after the answer
+    stopped the clock. Returns True when the deadline changed; the change is audited.
+    """
+    spec = dict(case.clock_spec or {})
+    if not spec or not case.is_open or case.answered_at is not None:
+        return False
+    rule = select_rule(case, "resolution")
+    old = spec.get("resolution")
+    if old == rule.spec():
+        return False
+    spec["resolution"] = rule.spec()
+    case.clock_spec = spec  # a new dict, so the JSON column is seen as changed
+    old_due = case.due_at
+    start = case.dispatched_at if rule.start_event == "dispatch" else case.acknowledged_at
+    if start is None:  # the clock starts later (签收): it will use the new rule then
+        case.clock_started_at = None
+        case.due_at = None
+    else:
+        case.due_provisional = False
+        _set_resolution(case, start)
+    if case.due_at != old_due:
+        case.deadline_state = None
+        case.deadline_round = (case.deadline_round or 0) + 1  # a new reminder ladder
+    audit.record(
+        actor,
+        "case.deadline_recomputed",
+        DEADLINE_OBJECT,
+        case.id,
+        event="priority",
+        reason=reason,
+        old_due_at=old_due.isoformat() if old_due else None,
+        due_at=case.due_at.isoformat() if case.due_at else None,
+        provisional=case.due_provisional,
+        rules={k: v.get("rule_id") for k, v in spec.items()},
+    )
+    return case.due_at != old_due
+
+
 def recompute(case: Case) -> bool:
     """Recompute both clocks of ``case`` from their frozen rules; True when changed."""
     spec = case.clock_spec or {}

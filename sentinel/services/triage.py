@@ -2,6 +2,8 @@
 
 Every transition is checked against one state machine, checked against the actor's
 capability and unit scope, recorded in the audit log, and flushed (the caller commits).
+Other services that move a case (``returns``) use the same two public steps:
+:func:`check_transition` before changing anything, :func:`record_transition` after.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
-from sentinel.auth.permissions import Actor, can, case_in_scope, unit_in_scope
+from sentinel.auth.permissions import Actor, can, case_in_scope, is_lead_unit, unit_in_scope
 from sentinel.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from sentinel.extensions import db
-from sentinel.models import Assignment, Case, Item, Reply, Unit, utcnow
+from sentinel.models import Assignment, Case, Item, Reply, Unit, User, utcnow
 from sentinel.models.case import CASE_STATUSES, NOISE_REASONS
 from sentinel.services import audit, sla
 
@@ -25,6 +27,10 @@ class Transition:
     from_states: frozenset[str]
     to_state: str | None  # None: the status does not change
     capability: str
+    # "case": any relation to the case (lead, assisting or office unit) will do;
+    # "lead": only the lead (主办) unit — an assisting unit sees the case but does not
+    # acknowledge, answer or return it for the lead unit.
+    scope: str = "case"
 
 
 TRANSITIONS: dict[str, Transition] = {
@@ -40,10 +46,19 @@ TRANSITIONS: dict[str, Transition] = {
             "case.dispatch",
         ),
         Transition(
-            "acknowledge", "签收", frozenset({"dispatched"}), "acknowledged", "case.acknowledge"
+            "acknowledge",
+            "签收",
+            frozenset({"dispatched"}),
+            "acknowledged",
+            "case.acknowledge",
+            "lead",
         ),
-        Transition("save_draft", "保存草稿", frozenset({"acknowledged"}), None, "case.draft"),
-        Transition("answer", "答复", frozenset({"acknowledged"}), "answered", "case.answer"),
+        Transition(
+            "save_draft", "保存草稿", frozenset({"acknowledged"}), None, "case.draft", "lead"
+        ),
+        Transition(
+            "answer", "答复", frozenset({"acknowledged"}), "answered", "case.answer", "lead"
+        ),
         Transition("close", "办结", frozenset({"answered"}), "closed", "case.close"),
         Transition("noise", "作无效处理", frozenset({"new", "claimed"}), "noise", "case.noise"),
         Transition(
@@ -57,6 +72,7 @@ TRANSITIONS: dict[str, Transition] = {
             frozenset({"dispatched", "acknowledged"}),
             "claimed",
             "case.acknowledge",
+            "lead",
         ),
         Transition(
             "arbitrate", "仲裁指派", frozenset({"new", "claimed"}), "dispatched", "case.dispatch"
@@ -73,13 +89,33 @@ def allowed_transitions(case: Case) -> list[str]:
     return [t.name for t in TRANSITIONS.values() if case.status in t.from_states]
 
 
-def _check(actor: Actor, case: Case, name: str) -> Transition:
+def may_perform(user: User, case: Case, name: str) -> bool:
+    """True when ``user`` may perform transition ``name`` on ``case`` now: the status
+    allows it, the role has the capability and the user has the relation it needs."""
+    transition = TRANSITIONS[name]
+    return (
+        case.status in transition.from_states
+        and can(user, transition.capability)
+        and case_in_scope(user, case)
+        and (transition.scope != "lead" or is_lead_unit(user, case))
+    )
+
+
+def check_transition(actor: Actor, case: Case, name: str) -> Transition:
+    """Check that ``actor`` may perform transition ``name`` on ``case`` in its current
+    status; raise Forbidden / NotFound / InvalidTransition otherwise. Changes nothing.
+
+    Lead-unit transitions (``scope == "lead"``) refuse a user who sees the case only as
+    an assisting unit: Forbidden, since the case itself is visible to them.
+    """
     transition = TRANSITIONS[name]
     if actor.user is not None:
         if not can(actor.user, transition.capability):
             raise Forbidden(f"当前角色不能执行“{transition.label}”")
         if not case_in_scope(actor.user, case):
             raise NotFound("工单不存在或不在您的管辖范围内")
+        if transition.scope == "lead" and not is_lead_unit(actor.user, case):
+            raise Forbidden(f"只有主办单位可以{transition.label}，协办单位请办理本单位的协办任务")
     if case.status not in transition.from_states:
         raise InvalidTransition(
             f"工单 #{case.id} 当前状态为“{CASE_STATUSES[case.status]}”，不能{transition.label}"
@@ -87,7 +123,9 @@ def _check(actor: Actor, case: Case, name: str) -> Transition:
     return transition
 
 
-def _move(actor: Actor, case: Case, transition: Transition, **data: object) -> None:
+def record_transition(actor: Actor, case: Case, transition: Transition, **data: object) -> None:
+    """Apply a checked transition: set the new status, audit ``case.<name>`` with the
+    from/to status and ``data``, and flush. The caller changed everything else first."""
     before = case.status
     if transition.to_state is not None:
         case.status = transition.to_state
@@ -105,20 +143,20 @@ def _move(actor: Actor, case: Case, transition: Transition, **data: object) -> N
 
 def claim(actor: Actor, case: Case) -> None:
     """A duty officer takes a new case (认领)."""
-    t = _check(actor, case, "claim")
+    t = check_transition(actor, case, "claim")
     case.claimed_by_id = actor.user_id
-    _move(actor, case, t)
+    record_transition(actor, case, t)
 
 
 def unclaim(actor: Actor, case: Case) -> None:
-    t = _check(actor, case, "unclaim")
+    t = check_transition(actor, case, "unclaim")
     case.claimed_by_id = None
-    _move(actor, case, t)
+    record_transition(actor, case, t)
 
 
 def dispatch(actor: Actor, case: Case, unit: Unit, note: str = "") -> Assignment:
     """Dispatch (分派) a case to a handling unit; re-dispatch withdraws the earlier one."""
-    t = _check(actor, case, "dispatch")
+    t = check_transition(actor, case, "dispatch")
     check_target_unit(actor, unit)
     if case.unit_id == unit.id and case.status == "dispatched":
         raise InvalidTransition(f"工单已分派给“{unit.name}”")
@@ -130,7 +168,7 @@ def dispatch(actor: Actor, case: Case, unit: Unit, note: str = "") -> Assignment
     sla.on_dispatch(actor, case, assignment.assigned_at)  # issue 6: (re)start the clocks
     if case.claimed_by_id is None:
         case.claimed_by_id = actor.user_id
-    _move(actor, case, t, unit_id=unit.id, previous_unit_id=previous_unit_id)
+    record_transition(actor, case, t, unit_id=unit.id, previous_unit_id=previous_unit_id)
     return assignment
 
 
@@ -164,10 +202,7 @@ def assign_lead(actor: Actor, case: Case, unit: Unit, note: str | None) -> Assig
 
 def acknowledge(actor: Actor, case: Case) -> None:
     """The handling unit acknowledges the case (签收); the handling clock starts."""
-    t = _check(actor, case, "acknowledge")
-    handler = actor.user is not None and actor.user.role == "handler"
-    if handler and not unit_in_scope(actor.user, case.unit_id or -1):
-        raise Forbidden("只能签收分派给本单位的工单")
+    t = check_transition(actor, case, "acknowledge")
     now = utcnow()
     case.acknowledged_at = now
     sla.on_acknowledge(actor, case, now)  # issue 6: the handling clock starts
@@ -176,7 +211,7 @@ def acknowledge(actor: Actor, case: Case) -> None:
             assignment.status = "acknowledged"
             assignment.acknowledged_at = now
             assignment.acknowledged_by_id = actor.user_id
-    _move(actor, case, t)
+    record_transition(actor, case, t)
 
 
 def _current_draft(case: Case) -> Reply | None:
@@ -197,7 +232,7 @@ def _clean_body(body: str) -> str:
 
 def save_draft(actor: Actor, case: Case, body: str) -> Reply:
     """Save (create or update) the unit's draft answer."""
-    t = _check(actor, case, "save_draft")
+    t = check_transition(actor, case, "save_draft")
     body = _clean_body(body)
     draft = _current_draft(case)
     if draft is None:
@@ -206,13 +241,13 @@ def save_draft(actor: Actor, case: Case, body: str) -> Reply:
     else:
         draft.body = body
     db.session.flush()
-    _move(actor, case, t, reply_id=draft.id, length=len(body))
+    record_transition(actor, case, t, reply_id=draft.id, length=len(body))
     return draft
 
 
 def answer(actor: Actor, case: Case, body: str | None = None) -> Reply:
     """Mark the case answered with its final reply (the draft, or ``body``)."""
-    t = _check(actor, case, "answer")
+    t = check_transition(actor, case, "answer")
     draft = _current_draft(case)
     if body is not None and body.strip():
         body = _clean_body(body)
@@ -230,21 +265,21 @@ def answer(actor: Actor, case: Case, body: str | None = None) -> Reply:
         if assignment.status in ("active", "acknowledged") and assignment.unit_id == case.unit_id:
             assignment.status = "done"
     db.session.flush()
-    _move(actor, case, t, reply_id=draft.id)
+    record_transition(actor, case, t, reply_id=draft.id)
     return draft
 
 
 def close(actor: Actor, case: Case) -> None:
     """Close an answered case (办结)."""
-    t = _check(actor, case, "close")
+    t = check_transition(actor, case, "close")
     case.closed_at = utcnow()
     case.close_reason = "answered"
-    _move(actor, case, t)
+    record_transition(actor, case, t)
 
 
 def mark_noise(actor: Actor, case: Case, reason: str, note: str = "") -> None:
     """Close a case as noise (无效) with a reason from NOISE_REASONS."""
-    t = _check(actor, case, "noise")
+    t = check_transition(actor, case, "noise")
     if reason not in NOISE_REASONS:
         raise ValidationFailed("请选择无效原因")
     note = note.strip()
@@ -253,15 +288,15 @@ def mark_noise(actor: Actor, case: Case, reason: str, note: str = "") -> None:
     case.close_reason = reason
     case.close_note = note[:MAX_NOTE_LENGTH] or None
     case.closed_at = utcnow()
-    _move(actor, case, t, reason=reason)
+    record_transition(actor, case, t, reason=reason)
 
 
 def reopen(actor: Actor, case: Case) -> None:
-    t = _check(actor, case, "reopen")
+    t = check_transition(actor, case, "reopen")
     case.closed_at = None
     case.close_reason = None
     case.close_note = None
-    _move(actor, case, t)
+    record_transition(actor, case, t)
 
 
 def merge(
@@ -279,7 +314,7 @@ def merge(
     target's "自动合并" badge and can be split out again. A person's merge marks the moved
     items as decided by a person, so no automatic pass moves them again.
     """
-    t = _check(actor, case, "merge")
+    t = check_transition(actor, case, "merge")
     if into.id == case.id:
         raise ValidationFailed("不能把工单合并到自身")
     if not into.is_open:
@@ -322,4 +357,47 @@ def merge(
         **({"similarity": similarity, "automatic": True} if automatic else {}),
     )
     extra = {"similarity": similarity} if similarity is not None else {}
-    _move(actor, case, t, into_case_id=into.id, items=moved, **extra)
+    record_transition(actor, case, t, into_case_id=into.id, items=moved, **extra)
+
+
+PRIORITIES = {0: "普通", 1: "重要", 2: "紧急"}
+
+
+def set_priority(actor: Actor, case: Case, priority: int, reason: str) -> bool:
+    """A duty officer sets or clears 紧急/重要 with a reason (audited).
+
+    The classifiers raise a case's priority from its risk tier; an officer's decision
+    stands after that (``Case.priority_manual``), so a later item of the same case does
+    not raise it again. The resolution deadline follows: urgent cases get the urgent
+    rule (same day), others their request type's rule (``sla.on_priority_change``).
+    Returns True when the deadline changed.
+    """
+    if actor.user is not None:
+        if not can(actor.user, "case.priority"):
+            raise Forbidden("当前角色不能调整紧急程度")
+        if not case_in_scope(actor.user, case):
+            raise NotFound("工单不存在或不在您的管辖范围内")
+    if priority not in PRIORITIES:
+        raise ValidationFailed("请选择紧急程度")
+    if not case.is_open:
+        raise InvalidTransition(f"工单 #{case.id} 已{case.status_label}，不能调整紧急程度")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("请填写调整理由")
+    if priority == case.priority:
+        raise ValidationFailed(f"工单已是“{PRIORITIES[priority]}”")
+    before = case.priority
+    case.priority = priority
+    case.priority_manual = True
+    case.updated_at = utcnow()
+    audit.record(
+        actor,
+        "case.priority",
+        "case",
+        case.id,
+        **{"from": before, "to": priority},
+        reason=reason[:MAX_NOTE_LENGTH],
+    )
+    changed = sla.on_priority_change(actor, case, reason[:MAX_NOTE_LENGTH])
+    db.session.flush()
+    return changed

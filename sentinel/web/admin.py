@@ -22,7 +22,7 @@ from sentinel.extensions import db
 from sentinel.jobs import health
 from sentinel.models import AuditEvent, JobRun, Source, Unit, User, utcnow
 from sentinel.models.source import PLATFORMS
-from sentinel.models.unit import UNIT_KINDS
+from sentinel.models.unit import UNIT_KINDS, tree_order
 from sentinel.services import sources, units, users
 from sentinel.web.forms import submit
 
@@ -35,8 +35,8 @@ def _form_units() -> list[Unit]:
 
 
 def _unit_choices() -> list[Unit]:
-    # Tree order: the materialised path puts every unit right below its parent.
-    return list(db.session.scalars(select(Unit).order_by(Unit.path)))
+    # Tree order: each unit right below its parent, siblings by name (not ids as text).
+    return tree_order(db.session.scalars(select(Unit)))
 
 
 def _user_or_404(user_id: int) -> User:
@@ -169,7 +169,7 @@ def units_page() -> Any:
         return redirect(url_for("admin.units_page"))
     return render_template(
         "admin/units.html",
-        units=db.session.scalars(select(Unit).order_by(Unit.path)).all(),
+        units=tree_order(db.session.scalars(select(Unit))),
         kinds=UNIT_KINDS,
     )
 
@@ -204,7 +204,7 @@ def sources_page() -> Any:
     return render_template(
         "admin/sources.html",
         sources=db.session.scalars(select(Source).order_by(Source.id)).all(),
-        units=db.session.scalars(select(Unit).order_by(Unit.path)).all(),
+        units=tree_order(db.session.scalars(select(Unit))),
         platforms=PLATFORMS,
         new_token=new_token,
     )

@@ -13,6 +13,7 @@ from sentinel.auth.permissions import can, current_actor, require
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
 from sentinel.models import OfficeHours, Unit, WorkCalendar, utcnow
+from sentinel.models.unit import tree_order
 from sentinel.services import watchdog, workcalendar
 from sentinel.timefmt import SHANGHAI
 from sentinel.web.forms import submit
@@ -51,7 +52,7 @@ def index() -> Any:
         loaded=snap.is_loaded(year),
         months=months,
         special=special,
-        units=db.session.scalars(select(Unit).order_by(Unit.path)).all(),
+        units=tree_order(db.session.scalars(select(Unit))),
         hours=hours,
         default_hours=workcalendar.DEFAULT_OFFICE_HOURS,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -15,14 +14,18 @@ from sentinel.auth.permissions import (
     case_in_scope,
     current_actor,
     get_case_or_404,
+    is_lead_unit,
+    own_assists,
     require,
-    unit_in_scope,
+    units_in_scope,
 )
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
 from sentinel.models import AuditEvent, Case, Item, Unit
 from sentinel.services import duplicates, triage
-from sentinel.web.forms import submit
+from sentinel.timefmt import format_local
+from sentinel.web.forms import act_on_case, submit
+from sentinel.web.links import same_site_path
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -43,6 +46,8 @@ ACTION_LABELS = {
     "case.possible_duplicate": "标记为可能重复",
     "case.unmerge": "拆分留言",
     "case.unmerged_from": "由拆分生成",
+    "case.priority": "调整紧急程度",
+    "case.assist_acknowledged": "协办签收",
 }
 
 
@@ -55,11 +60,7 @@ def show(case_id: int) -> Any:
         .where(AuditEvent.object_type == "case", AuditEvent.object_id == case.id)
         .order_by(AuditEvent.at, AuditEvent.id)
     ).all()
-    units = [
-        u
-        for u in db.session.scalars(select(Unit).where(Unit.is_active).order_by(Unit.path))
-        if unit_in_scope(current_user, u.id)
-    ]
+    units = units_in_scope(current_user) if can(current_user, "case.dispatch") else []
     draft = next(
         (r for r in reversed(case.replies) if r.kind == "answer" and r.status == "draft"), None
     )
@@ -75,15 +76,18 @@ def show(case_id: int) -> Any:
         history=history,
         action_labels=ACTION_LABELS,
         allowed=set(triage.allowed_transitions(case)),
-        user_actions=[
-            name
-            for name in triage.allowed_transitions(case)
-            if can(current_user, triage.TRANSITIONS[name].capability)
-        ],
+        # What this user may do here, by role *and* relation: an assisting unit's handler
+        # gets its 协办 task, not the lead unit's 签收/答复.
+        user_actions={
+            name for name in triage.TRANSITIONS if triage.may_perform(current_user, case, name)
+        },
+        is_lead=is_lead_unit(current_user, case),
+        my_assists=own_assists(current_user, case),
+        priorities=triage.PRIORITIES,
         units=units,
         draft=draft,
         final=final,
-        back=request.args.get("back") or request.referrer,
+        back=same_site_path(request.args.get("back")) or same_site_path(request.referrer),
         first=first,
         explanation=(first.explanation if first and first.explanation else {}),
         suggestions=suggestions,
@@ -118,19 +122,10 @@ def _suggestions(case: Case) -> list[dict[str, Any]]:
     return out
 
 
-def _act(case_id: int, capability: str, action: Callable[[Case], Any], done: str) -> Any:
-    case = get_case_or_404(case_id, capability)
-    submit(lambda: action(case), done.format(id=case.id))
-    target = request.form.get("next")
-    if target and target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
-    return redirect(url_for("cases.show", case_id=case_id))
-
-
 @bp.route("/<int:case_id>/claim", methods=["POST"])
 @require("case.claim")
 def claim(case_id: int) -> Any:
-    return _act(
+    return act_on_case(
         case_id, "case.claim", lambda c: triage.claim(current_actor(), c), "已认领工单 #{id}"
     )
 
@@ -138,7 +133,7 @@ def claim(case_id: int) -> Any:
 @bp.route("/<int:case_id>/unclaim", methods=["POST"])
 @require("case.claim")
 def unclaim(case_id: int) -> Any:
-    return _act(
+    return act_on_case(
         case_id, "case.claim", lambda c: triage.unclaim(current_actor(), c), "已取消认领 #{id}"
     )
 
@@ -153,13 +148,13 @@ def dispatch(case_id: int) -> Any:
             raise SentinelError("请选择要分派的单位")
         triage.dispatch(current_actor(), case, unit, request.form.get("note", ""))
 
-    return _act(case_id, "case.dispatch", run, "工单 #{id} 已分派")
+    return act_on_case(case_id, "case.dispatch", run, "工单 #{id} 已分派")
 
 
 @bp.route("/<int:case_id>/noise", methods=["POST"])
 @require("case.noise")
 def noise(case_id: int) -> Any:
-    return _act(
+    return act_on_case(
         case_id,
         "case.noise",
         lambda c: triage.mark_noise(
@@ -182,13 +177,13 @@ def merge(case_id: int) -> Any:
             raise SentinelError(f"工单 #{raw} 不存在")
         triage.merge(current_actor(), case, target)
 
-    return _act(case_id, "case.merge", run, "工单 #{id} 已合并")
+    return act_on_case(case_id, "case.merge", run, "工单 #{id} 已合并")
 
 
 @bp.route("/<int:case_id>/close", methods=["POST"])
 @require("case.close")
 def close(case_id: int) -> Any:
-    return _act(
+    return act_on_case(
         case_id, "case.close", lambda c: triage.close(current_actor(), c), "工单 #{id} 已办结"
     )
 
@@ -196,7 +191,7 @@ def close(case_id: int) -> Any:
 @bp.route("/<int:case_id>/reopen", methods=["POST"])
 @require("case.reopen")
 def reopen(case_id: int) -> Any:
-    return _act(
+    return act_on_case(
         case_id, "case.reopen", lambda c: triage.reopen(current_actor(), c), "工单 #{id} 已重新打开"
     )
 
@@ -204,7 +199,7 @@ def reopen(case_id: int) -> Any:
 @bp.route("/<int:case_id>/acknowledge", methods=["POST"])
 @require("case.acknowledge")
 def acknowledge(case_id: int) -> Any:
-    return _act(
+    return act_on_case(
         case_id,
         "case.acknowledge",
         lambda c: triage.acknowledge(current_actor(), c),
@@ -218,14 +213,14 @@ def reply(case_id: int) -> Any:
     body = request.form.get("body", "")
     if request.form.get("submit") == "answer":
         if not can(current_user, "case.answer"):
-            return _act(case_id, "case.answer", lambda c: None, "")
-        return _act(
+            return act_on_case(case_id, "case.answer", lambda c: None, "")
+        return act_on_case(
             case_id,
             "case.answer",
             lambda c: triage.answer(current_actor(), c, body),
             "工单 #{id} 已答复",
         )
-    return _act(
+    return act_on_case(
         case_id,
         "case.draft",
         lambda c: triage.save_draft(current_actor(), c, body),
@@ -245,7 +240,26 @@ def correct(case_id: int) -> Any:
         if corrections.correct(current_actor(), case, field, value) is None:
             raise SentinelError("分类未改变")
 
-    return _act(case_id, "case.correct", run, "已更正工单 #{id} 的分类，更正将用于改进模型")
+    return act_on_case(case_id, "case.correct", run, "已更正工单 #{id} 的分类，更正将用于改进模型")
+
+
+@bp.route("/<int:case_id>/priority", methods=["POST"])
+@require("case.priority")
+def priority(case_id: int) -> Any:
+    raw = request.form.get("priority", "")
+
+    def run(case: Case) -> str:
+        if not raw.isdigit():
+            raise SentinelError("请选择紧急程度")
+        moved = triage.set_priority(current_actor(), case, int(raw), request.form.get("reason", ""))
+        label = triage.PRIORITIES[case.priority]
+        if moved and case.due_at is not None:
+            return (
+                f"工单 #{case.id} 已设为“{label}”，办理时限按规则重算为 {format_local(case.due_at)}"
+            )
+        return f"工单 #{case.id} 已设为“{label}”"
+
+    return act_on_case(case_id, "case.priority", run, lambda message: message)
 
 
 @bp.route("/<int:case_id>/items/<int:item_id>/unmerge", methods=["POST"])

@@ -18,12 +18,18 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from classifiers.data import REQUEST_TYPES
-from sentinel.auth.permissions import current_actor, get_case_or_404, require, unit_in_scope
+from sentinel.auth.permissions import (
+    current_actor,
+    get_case_or_404,
+    require,
+    units_in_scope,
+)
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
 from sentinel.models import Source, Unit
 from sentinel.services import case_queries, triage
 from sentinel.services.case_queries import SORTS, STATUS_GROUP_LABELS, CaseFilters
+from sentinel.web.links import same_site_path
 
 bp = Blueprint("triage", __name__, url_prefix="/triage")
 
@@ -31,11 +37,7 @@ BULK_ACTIONS = {"claim": "认领", "dispatch": "分派", "noise": "作无效处�
 
 
 def _choices() -> dict[str, Any]:
-    units = [
-        u
-        for u in db.session.scalars(select(Unit).where(Unit.is_active).order_by(Unit.path))
-        if unit_in_scope(current_user, u.id)
-    ]
+    units = units_in_scope(current_user)
     sources = list(db.session.scalars(select(Source).order_by(Source.name)))
     from sentinel.services.taxonomy import topic_choices
 
@@ -89,11 +91,11 @@ def feed() -> Any:
 
 
 @bp.route("/bulk", methods=["POST"])
-@require("triage.view")
+@require("triage.bulk")
 def bulk() -> Any:
     action = request.form.get("action", "")
     ids = [int(v) for v in request.form.getlist("case_ids") if v.isdigit()]
-    back = request.form.get("next") or url_for("triage.index")
+    back = same_site_path(request.form.get("next")) or url_for("triage.index")
     if action not in BULK_ACTIONS or not ids:
         flash("请选择工单和批量操作", "warning")
         return redirect(back)

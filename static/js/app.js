@@ -74,7 +74,7 @@
       switch (e.key) {
         case "j": select(current + 1); break;
         case "k": select(current - 1); break;
-        case "x": if (r) { var c = r.querySelector("input[type=checkbox]"); c.checked = !c.checked; } break;
+        case "x": if (r) { var c = r.querySelector("input[type=checkbox]"); if (c) c.checked = !c.checked; } break;
         case "Enter": if (r) location.href = r.dataset.url; break;
         case "c": if (r) postTo(r.dataset.claimUrl); break;
         case "d": if (r) openDialog("dispatch-dialog", r.dataset.dispatchUrl, "#" + r.dataset.caseId); break;

@@ -1,0 +1,601 @@
+"""Every route × every role × in-scope / out-of-scope target, built from ``app.url_map``.
+
+``RULES`` is the one table of what each endpoint requires: the capability its decorator
+checks (``sentinel.auth.permissions.CAPABILITIES`` says which roles carry it) and the
+*scope kind* — which relation to the target the user needs. ``SCENARIOS`` gives, per
+(endpoint, method), a request that succeeds when it is allowed. The test sends it as
+every subject below and asserts the exact status; a refusal must leave every table as
+it was, a success on a form must change something.
+
+A route in ``app.url_map`` without an entry in ``RULES`` and ``SCENARIOS`` fails
+``test_every_route_has_a_rule`` — add both when you add a route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import g
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from sentinel.auth.permissions import CAPABILITIES, Actor
+from sentinel.extensions import db
+from sentinel.models import Base, Case, DeadlineChange, Reminder, User
+from sentinel.services import deadline_changes, imports, returns, triage, units, users
+from tests.conftest import PASSWORD, SEED_ACTOR
+
+# --------------------------------------------------------------------------- the rules
+
+# Scope kinds: what relation to the request's target the user needs (beyond the role).
+SCOPES = {
+    "public": "no login needed; the same answer for everyone",
+    "api": "bearer token only: a browser session never authenticates the API (401)",
+    "login": "any logged-in user",
+    "none": "the capability alone; lists are filtered to the user's units",
+    "case": "the target (case, import batch, reminder) is in the user's units "
+    "(lead, assisting or office unit); otherwise 404",
+    "lead": "as 'case', and the user's unit is the lead (主办) unit; an assisting unit gets 403",
+    "approver": "as 'case', and the user has the role the case's deadline rule names "
+    "(duty officer for the built-in rules) or is admin",
+    "assist_ack": "as 'case', and the user belongs to that 协办 task's unit (or is admin)",
+    "assist_done": "as 'case', and the user belongs to that 协办 task's unit, the lead "
+    "unit or the office; another assisting unit gets 403",
+    "picked": "the target is picked from the user's own list; an outside pick is a "
+    "form error (302, nothing stored)",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    capability: str | None  # a key of CAPABILITIES; None for public/api/login routes
+    scope: str
+
+
+RULES: dict[str, Rule] = {
+    "static": Rule(None, "public"),
+    "auth.index": Rule(None, "login"),
+    "auth.login": Rule(None, "public"),
+    "auth.logout": Rule(None, "login"),
+    "api.create_items": Rule(None, "api"),
+    "api.get_item": Rule(None, "api"),
+    "api.openapi_json": Rule(None, "public"),
+    "api.docs": Rule(None, "public"),
+    "api.docs_asset": Rule(None, "public"),
+    "admin.audit_page": Rule("admin.manage", "none"),
+    "admin.jobs_page": Rule("jobs.view", "none"),
+    "admin.models_page": Rule("models.manage", "none"),
+    "admin.sources_page": Rule("admin.manage", "none"),
+    "admin.units_page": Rule("admin.manage", "none"),
+    "admin.users_page": Rule("admin.manage", "none"),
+    "calendar_admin.index": Rule("admin.manage", "none"),
+    "calendar_admin.set_day": Rule("admin.manage", "none"),
+    "calendar_admin.import_year": Rule("admin.manage", "none"),
+    "calendar_admin.office_hours": Rule("admin.manage", "none"),
+    "deadline_rules.rules": Rule("admin.manage", "none"),
+    "case_deadlines.request_change": Rule("case.answer", "lead"),
+    "case_deadlines.decide_change": Rule("deadline.decide", "approver"),
+    "case_deadlines.pending_changes": Rule("deadline.decide", "none"),
+    "case_deadlines.return_case": Rule("case.acknowledge", "lead"),
+    "case_deadlines.arbitrate": Rule("case.dispatch", "case"),
+    "case_deadlines.add_assist": Rule("case.dispatch", "case"),
+    "case_deadlines.acknowledge_assist": Rule("case.assist", "assist_ack"),
+    "case_deadlines.finish_assist": Rule("case.assist", "assist_done"),
+    "cases.show": Rule("case.view", "case"),
+    "cases.claim": Rule("case.claim", "case"),
+    "cases.unclaim": Rule("case.claim", "case"),
+    "cases.dispatch": Rule("case.dispatch", "case"),
+    "cases.noise": Rule("case.noise", "case"),
+    "cases.merge": Rule("case.merge", "case"),
+    "cases.close": Rule("case.close", "case"),
+    "cases.reopen": Rule("case.reopen", "case"),
+    "cases.acknowledge": Rule("case.acknowledge", "lead"),
+    "cases.reply": Rule("case.answer", "lead"),
+    "cases.correct": Rule("case.correct", "case"),
+    "cases.priority": Rule("case.priority", "case"),
+    "imports.index": Rule("import.run", "none"),
+    "imports.upload": Rule("import.run", "picked"),
+    "imports.mapping": Rule("import.run", "case"),
+    "imports.show": Rule("import.run", "case"),
+    "imports.status": Rule("import.run", "case"),
+    "inbox.index": Rule("inbox.view", "none"),
+    "reminders.my_reminders": Rule("case.view", "none"),
+    "reminders.reminder_document": Rule("case.view", "case"),
+    "triage.index": Rule("triage.view", "none"),
+    "triage.feed": Rule("triage.view", "none"),
+    "triage.bulk": Rule("triage.bulk", "case"),
+}
+
+# Who sends each request: (username, variant). "in": the target lies in the user's units
+# (the lead unit's handler, the county office); "out": a user of the same role in an
+# unrelated unit; "assist": a handler whose unit assists (协办) on the target case.
+SUBJECTS = [
+    (None, "anon"),
+    ("admin", "in"),
+    ("duty", "in"),
+    ("leader", "in"),
+    ("reviewer", "in"),
+    ("edu_handler", "in"),
+    ("duty_health", "out"),
+    ("leader_health", "out"),
+    ("reviewer_health", "out"),
+    ("health_handler", "out"),
+    ("health_handler", "assist"),
+]
+
+OK = "ok"
+
+
+def expected(rule: Rule, role: str | None, variant: str) -> str | int:
+    """The answer the rule demands: OK (the scenario's success), or a refusal status.
+
+    Refusals: 302 to the login page for anonymous users, 401 for the API without a
+    token, 403 without the capability or without the needed relation, 404 when the
+    target is outside the user's units (ids do not leak), "form" for a 302 that stores
+    nothing."""
+    if rule.scope == "public":
+        return OK
+    if rule.scope == "api":
+        return 401
+    if variant == "anon":
+        return "login"
+    if rule.scope == "login":
+        return OK
+    assert rule.capability is not None
+    if role not in CAPABILITIES[rule.capability]:
+        return 403
+    if rule.scope == "none":
+        return OK
+    if variant == "out":
+        return "form" if rule.scope == "picked" else 404
+    if rule.scope in ("case", "picked"):
+        return OK
+    if rule.scope == "lead":
+        return 403 if variant == "assist" else OK
+    if rule.scope == "approver":
+        return OK if role in ("admin", "duty_officer") else 403
+    if rule.scope == "assist_ack":
+        return OK if role == "admin" else 403
+    if rule.scope == "assist_done":
+        return 403 if variant == "assist" else OK
+    raise AssertionError(f"unknown scope kind {rule.scope!r}")
+
+
+# --------------------------------------------------------------------------- the world
+
+FAST_HASH = generate_password_hash(PASSWORD, "pbkdf2:sha256:1")  # logins in a loop
+
+
+class World:
+    """The office of ``conftest.Office`` plus out-of-scope users and a third unit; makes
+    fresh targets in any state, so each allowed request acts on its own case."""
+
+    def __init__(self, office: Any) -> None:
+        self.office = office
+        self.transport = units.create_unit(SEED_ACTOR, "县交通局", "department", office.root)
+        for name, role in (
+            ("duty_health", "duty_officer"),
+            ("leader_health", "leader"),
+            ("reviewer_health", "reviewer"),
+        ):
+            office.users[name] = users.create_user(
+                SEED_ACTOR, name, "unused-password-1", role, [office.health]
+            )
+        for user in db.session.scalars(select(User)):
+            user.password_hash = FAST_HASH
+        db.session.commit()
+        self.n = 0
+
+    def actor(self, name: str) -> Actor:
+        return self.office.actor(name)
+
+    def next(self) -> int:
+        self.n += 1
+        return self.n
+
+    def case(self, state: str = "new", assist: bool = False) -> Case:
+        """A case in ``state``; with ``assist`` the health bureau assists (协办) on it
+        (from dispatch on: a new or claimed case has no assisting units yet)."""
+        n = self.next()
+        case = self.office.case(f"第{n}号留言：小区{n}号楼门口的路灯坏了{n}天")
+        duty, edu = self.actor("duty"), self.actor("edu_handler")
+        if state != "new":
+            triage.claim(duty, case)
+        if state not in ("new", "claimed"):
+            triage.dispatch(duty, case, self.office.edu)
+        if assist and state not in ("new", "claimed"):
+            returns.add_assist(duty, case, self.office.health, 1)
+        if state == "returned":
+            returns.return_case(edu, case, "function", "不属于本单位职能")
+        if state in ("acknowledged", "answered", "closed"):
+            triage.acknowledge(edu, case)
+        if state in ("answered", "closed"):
+            triage.answer(edu, case, "您好，已安排维修。")
+        if state == "closed":
+            triage.close(duty, case)
+        db.session.commit()
+        return case
+
+
+@dataclass
+class Req:
+    method: str
+    url: str
+    data: dict[str, Any] = field(default_factory=dict)
+    ok: int = 200  # the status when allowed
+    changes: bool | None = None  # when allowed: must change the database (None: not checked)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Scenario = Callable[[World, str], Req]
+
+
+def _csv_batch(w: World) -> Any:
+    data = "留言详情,留言编号\n路灯坏了,1\n".encode()
+    batch = imports.create_batch(
+        w.actor("duty"), w.office.source, "留言.csv", data, w.office_upload_dir
+    )
+    db.session.commit()
+    return batch
+
+
+def _reminder(w: World, variant: str) -> Reminder:
+    from sentinel.services import reminders
+
+    case = w.case("dispatched", assist=variant == "assist")
+    os.makedirs(reminders.document_dir(), exist_ok=True)
+    name = f"notice-{case.id}.docx"
+    with open(os.path.join(reminders.document_dir(), name), "wb") as fh:
+        fh.write(b"PK docx")
+    reminder = Reminder(
+        case_id=case.id, kind="notice", round=1, unit_id=w.office.edu.id, document_path=name
+    )
+    db.session.add(reminder)
+    db.session.commit()
+    return reminder
+
+
+def _pending_change(w: World, variant: str) -> DeadlineChange:
+    case = w.case("acknowledged", assist=variant == "assist")
+    change = deadline_changes.request_change(
+        w.actor("edu_handler"), case, "extension", 2, "需现场核查"
+    )
+    db.session.commit()
+    return change
+
+
+def _transport_task(w: World, variant: str) -> tuple[Case, Any]:
+    """A 协办 task of the transport bureau; in the "assist" variant the health bureau
+    assists on the same case (so it must not act on transport's task)."""
+    case = w.case("dispatched", assist=variant == "assist")
+    task = returns.add_assist(w.actor("duty"), case, w.transport, 1)
+    db.session.commit()
+    return case, task
+
+
+def _get(url: str, ok: int = 200) -> Scenario:
+    return lambda w, v: Req("GET", url, ok=ok, changes=False)
+
+
+def _case_post(state: str, action: str, data: dict[str, Any] | None = None) -> Scenario:
+    def build(w: World, variant: str) -> Req:
+        case = w.case(state, assist=variant == "assist")
+        return Req("POST", f"/cases/{case.id}/{action}", dict(data or {}), 302, True)
+
+    return build
+
+
+def _merge(w: World, variant: str) -> Req:
+    into = w.case("new")
+    case = w.case("new")
+    return Req("POST", f"/cases/{case.id}/merge", {"into_id": str(into.id)}, 302, True)
+
+
+SCENARIOS: dict[tuple[str, str], Scenario] = {
+    ("static", "GET"): _get("/static/css/app.css"),
+    ("auth.index", "GET"): _get("/", 302),
+    ("auth.login", "GET"): lambda w, v: Req("GET", "/login", ok=302 if v != "anon" else 200),
+    ("auth.login", "POST"): lambda w, v: Req(
+        "POST", "/login", {"username": "duty", "password": PASSWORD}, 302
+    ),
+    ("auth.logout", "POST"): lambda w, v: Req("POST", "/logout", ok=302, changes=True),
+    ("api.create_items", "POST"): lambda w, v: Req(
+        "POST", "/api/v1/items", ok=201, headers={"Content-Type": "application/json"}
+    ),
+    ("api.get_item", "GET"): lambda w, v: Req(
+        "GET", f"/api/v1/items/{w.case().items[0].id}", changes=False
+    ),
+    ("api.openapi_json", "GET"): _get("/api/v1/openapi.json"),
+    ("api.docs", "GET"): _get("/api/v1/docs"),
+    ("api.docs_asset", "GET"): _get("/api/v1/docs/assets/swagger-ui.css"),
+    ("admin.audit_page", "GET"): _get("/admin/audit"),
+    ("admin.jobs_page", "GET"): _get("/admin/jobs"),
+    ("admin.models_page", "GET"): _get("/admin/models"),
+    # Activating a version that is not there: allowed, refused by the service, flashed.
+    ("admin.models_page", "POST"): lambda w, v: Req(
+        "POST", "/admin/models", {"version": "no-such-version"}, 302, False
+    ),
+    ("admin.sources_page", "GET"): _get("/admin/sources"),
+    ("admin.sources_page", "POST"): lambda w, v: Req(
+        "POST",
+        "/admin/sources",
+        {"name": f"矩阵渠道{w.next()}", "platform": "weibo", "account": "x"},
+        200,
+        True,
+    ),
+    ("admin.units_page", "GET"): _get("/admin/units"),
+    ("admin.units_page", "POST"): lambda w, v: Req(
+        "POST",
+        "/admin/units",
+        {"name": f"矩阵单位{w.next()}", "kind": "department", "parent_id": w.office.root.id},
+        302,
+        True,
+    ),
+    ("admin.users_page", "GET"): _get("/admin/users"),
+    ("admin.users_page", "POST"): lambda w, v: Req(
+        "POST",
+        "/admin/users",
+        {
+            "username": f"matrix{w.next()}",
+            "password": PASSWORD,
+            "role": "handler",
+            "unit_ids": [str(w.office.edu.id)],
+        },
+        302,
+        True,
+    ),
+    ("calendar_admin.index", "GET"): _get("/admin/calendar/"),
+    ("calendar_admin.set_day", "POST"): lambda w, v: Req(
+        "POST",
+        "/admin/calendar/day",
+        {"day": f"2031-05-{w.next() % 28 + 1:02d}", "kind": "holiday", "name": "测试"},
+        302,
+        True,
+    ),
+    ("calendar_admin.import_year", "POST"): lambda w, v: Req(
+        "POST", "/admin/calendar/import", {"text": "2032-01-01,holiday,元旦"}, 302, True
+    ),
+    ("calendar_admin.office_hours", "POST"): lambda w, v: Req(
+        "POST",
+        "/admin/calendar/office-hours",
+        {"unit_id": w.office.edu.id, "periods": f"08:{w.next() % 50 + 10}-12:00"},
+        302,
+        True,
+    ),
+    ("deadline_rules.rules", "GET"): _get("/admin/deadlines"),
+    ("deadline_rules.rules", "POST"): lambda w, v: Req(
+        "POST",
+        "/admin/deadlines",
+        {
+            "clock": "resolution",
+            "request_type": "咨询",
+            "start_event": "acknowledge",
+            "amount": str(w.next() % 20 + 1),
+            "amount_unit": "days",
+            "approver_role": "duty_officer",
+            "active": "1",
+        },
+        302,
+        True,
+    ),
+    ("case_deadlines.request_change", "POST"): _case_post(
+        "acknowledged", "deadline-change", {"kind": "extension", "days": "2", "reason": "需核查"}
+    ),
+    ("case_deadlines.decide_change", "POST"): lambda w, v: Req(
+        "POST",
+        f"/deadline-changes/{_pending_change(w, v).id}/decide",
+        {"decision": "approve", "note": ""},
+        302,
+        True,
+    ),
+    ("case_deadlines.pending_changes", "GET"): _get("/deadline-changes"),
+    ("case_deadlines.return_case", "POST"): _case_post(
+        "dispatched", "return", {"reason": "function", "note": "非本单位职能"}
+    ),
+    ("case_deadlines.arbitrate", "POST"): lambda w, v: Req(
+        "POST",
+        f"/cases/{w.case('returned').id}/arbitrate",
+        {"unit_id": w.office.edu.id, "note": "仲裁"},
+        302,
+        True,
+    ),
+    ("case_deadlines.add_assist", "POST"): lambda w, v: Req(
+        "POST",
+        f"/cases/{w.case('dispatched', assist=v == 'assist').id}/assist",
+        {"unit_id": w.transport.id, "days": "1"},
+        302,
+        True,
+    ),
+    ("case_deadlines.acknowledge_assist", "POST"): lambda w, v: (
+        lambda case, task: Req(
+            "POST", f"/cases/{case.id}/assist/{task.id}/acknowledge", ok=302, changes=True
+        )
+    )(*_transport_task(w, v)),
+    ("case_deadlines.finish_assist", "POST"): lambda w, v: (
+        lambda case, task: Req(
+            "POST", f"/cases/{case.id}/assist/{task.id}/done", ok=302, changes=True
+        )
+    )(*_transport_task(w, v)),
+    ("cases.show", "GET"): lambda w, v: Req(
+        "GET", f"/cases/{w.case('dispatched', assist=v == 'assist').id}", changes=False
+    ),
+    ("cases.claim", "POST"): _case_post("new", "claim"),
+    ("cases.unclaim", "POST"): _case_post("claimed", "unclaim"),
+    ("cases.dispatch", "POST"): lambda w, v: Req(
+        "POST", f"/cases/{w.case('new').id}/dispatch", {"unit_id": w.office.edu.id}, 302, True
+    ),
+    ("cases.noise", "POST"): _case_post("new", "noise", {"reason": "spam"}),
+    ("cases.merge", "POST"): _merge,
+    ("cases.close", "POST"): _case_post("answered", "close"),
+    ("cases.reopen", "POST"): _case_post("closed", "reopen"),
+    ("cases.acknowledge", "POST"): _case_post("dispatched", "acknowledge"),
+    ("cases.reply", "POST"): _case_post(
+        "acknowledged", "reply", {"body": "您好，已处理。", "submit": "answer"}
+    ),
+    ("cases.correct", "POST"): _case_post(
+        "dispatched", "correct", {"field": "request_type", "value": "投诉"}
+    ),
+    ("cases.priority", "POST"): _case_post(
+        "dispatched", "priority", {"priority": "2", "reason": "涉及安全隐患"}
+    ),
+    ("imports.index", "GET"): _get("/imports/"),
+    ("imports.upload", "POST"): lambda w, v: Req(
+        "POST",
+        "/imports/",
+        {
+            "source_id": str(w.office.source.id),
+            "file": (io.BytesIO("留言详情\n路灯坏了\n".encode()), "留言.csv"),
+        },
+        302,
+        True,
+    ),
+    ("imports.mapping", "GET"): lambda w, v: Req(
+        "GET", f"/imports/{_csv_batch(w).id}/mapping", changes=False
+    ),
+    ("imports.mapping", "POST"): lambda w, v: Req(
+        "POST",
+        f"/imports/{_csv_batch(w).id}/mapping",
+        {"map_text": "留言详情", "map_external_id": "留言编号"},
+        302,
+        True,
+    ),
+    ("imports.show", "GET"): lambda w, v: Req("GET", f"/imports/{_csv_batch(w).id}"),
+    ("imports.status", "GET"): lambda w, v: Req("GET", f"/imports/{_csv_batch(w).id}/status"),
+    ("inbox.index", "GET"): _get("/inbox/"),
+    ("reminders.my_reminders", "GET"): _get("/reminders"),
+    ("reminders.reminder_document", "GET"): lambda w, v: Req(
+        "GET", f"/reminders/{_reminder(w, v).id}/document", changes=False
+    ),
+    ("triage.index", "GET"): _get("/triage/"),
+    ("triage.feed", "GET"): _get("/triage/feed?after=0"),
+    ("triage.bulk", "POST"): lambda w, v: Req(
+        "POST",
+        "/triage/bulk",
+        {"action": "claim", "case_ids": [str(w.case("new").id)]},
+        302,
+        True,
+    ),
+}
+
+# --------------------------------------------------------------------------- the checks
+
+
+def _routes(app: Any) -> list[tuple[str, str, str]]:
+    return sorted(
+        (rule.endpoint, method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+    )
+
+
+def test_every_route_has_a_rule(app):
+    """A new route without a rule (or a rule for a route that is gone) fails here."""
+    routes = _routes(app)
+    missing_rule = sorted({(e, r) for e, _, r in routes if e not in RULES})
+    missing_scenario = [(e, m, r) for e, m, r in routes if (e, m) not in SCENARIOS]
+    problems = [
+        f"{endpoint} ({path}) has no entry in RULES of tests/test_route_matrix.py: add "
+        f"Rule(capability, scope kind) — scope kinds: {', '.join(SCOPES)}"
+        for endpoint, path in missing_rule
+    ] + [
+        f"{endpoint} {method} {path} has no request in SCENARIOS of tests/test_route_matrix.py"
+        for endpoint, method, path in missing_scenario
+    ]
+    endpoints = {e for e, _, _ in routes}
+    problems += [f"RULES names {e}, which app.url_map lacks" for e in RULES.keys() - endpoints]
+    problems += [
+        f"SCENARIOS names {e} {m}, which app.url_map does not route"
+        for e, m in SCENARIOS.keys() - {(e, m) for e, m, _ in routes}
+    ]
+    for endpoint, rule in RULES.items():
+        assert rule.scope in SCOPES, f"{endpoint}: unknown scope kind {rule.scope!r}"
+        assert rule.capability is None or rule.capability in CAPABILITIES, endpoint
+    assert not problems, "\n".join(problems)
+
+
+def db_state() -> str:
+    """A digest of every row of every table (what "nothing changed" compares)."""
+    db.session.rollback()  # see what the requests committed
+    digest = hashlib.sha256()
+    for table in Base.metadata.sorted_tables:
+        rows = db.session.execute(select(table)).all()
+        digest.update(table.name.encode())
+        for row in sorted(repr(tuple(r)) for r in rows):
+            digest.update(row.encode())
+    db.session.rollback()
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def world(office, app):
+    w = World(office)
+    w.office_upload_dir = app.config["UPLOAD_DIR"]
+    return w
+
+
+def _fresh_globals() -> None:
+    """Forget the previous request's ``g``: the test's app context is shared by every
+    request, and Flask-Login keeps the current user there (``g._login_user``)."""
+    for name in list(vars(g)):
+        g.pop(name, None)
+
+
+def _client(app: Any, username: str | None) -> Any:
+    _fresh_globals()
+    client = app.test_client()
+    if username is not None:
+        response = client.post("/login", data={"username": username, "password": PASSWORD})
+        assert response.status_code == 302, f"login as {username} failed"
+    return client
+
+
+def _send(client: Any, req: Req) -> Any:
+    _fresh_globals()
+    data = dict(req.data)
+    for key, value in data.items():  # a fresh file object for every send
+        if isinstance(value, tuple) and hasattr(value[0], "getvalue"):
+            data[key] = (io.BytesIO(value[0].getvalue()), value[1])
+    return client.open(req.url, method=req.method, data=data, headers=req.headers)
+
+
+@pytest.mark.parametrize(("endpoint", "method"), sorted(SCENARIOS))
+def test_route_matrix(app, world, endpoint, method):
+    """Each subject gets exactly the rule's answer; a refusal changes nothing."""
+    rule = RULES[endpoint]
+    failures: list[str] = []
+    for username, variant in SUBJECTS:
+        role = world.office.users[username].role if username else None
+        want = expected(rule, role, variant)
+        req = SCENARIOS[(endpoint, method)](world, variant)
+        client = _client(app, username)
+        before = db_state()
+        response = _send(client, req)
+        changed = db_state() != before
+        who = f"{username or 'anonymous'} ({variant})"
+        got = response.status_code
+        if want == OK:
+            if got != req.ok:
+                failures.append(f"{who}: allowed, expected {req.ok}, got {got}")
+            elif req.changes is True and not changed:
+                failures.append(f"{who}: allowed, answered {got} but changed nothing")
+            elif req.changes is False and changed:
+                failures.append(f"{who}: a read changed the database")
+            continue
+        if want == "login":
+            location = response.headers.get("Location", "")
+            if got != 302 or "/login" not in location:
+                failures.append(f"{who}: expected a redirect to /login, got {got} {location}")
+        elif want == "form":
+            if got != 302:
+                failures.append(f"{who}: expected a refused form (302), got {got}")
+        elif got != want:
+            failures.append(f"{who}: expected {want}, got {got}")
+        if changed:
+            failures.append(f"{who}: refused with {got}, but the database changed")
+    assert not failures, f"{method} {endpoint} ({rule}):\n" + "\n".join(failures)
