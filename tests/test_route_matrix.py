@@ -18,6 +18,7 @@ import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ from werkzeug.security import generate_password_hash
 
 from sentinel.auth.permissions import CAPABILITIES, Actor
 from sentinel.extensions import db
-from sentinel.models import Base, Case, DeadlineChange, Reminder, User
+from sentinel.models import Base, Case, DeadlineChange, Reminder, User, utcnow
 from sentinel.services import deadline_changes, imports, returns, triage, units, users
 from tests.conftest import PASSWORD, SEED_ACTOR
 
@@ -74,6 +75,12 @@ RULES: dict[str, Rule] = {
     "admin.sources_page": Rule("admin.manage", "none"),
     "admin.units_page": Rule("admin.manage", "none"),
     "admin.users_page": Rule("admin.manage", "none"),
+    "admin.user_edit": Rule("admin.manage", "none"),
+    "admin.user_deactivate": Rule("admin.manage", "none"),
+    "admin.user_activate": Rule("admin.manage", "none"),
+    "admin.user_unlock": Rule("admin.manage", "none"),
+    "admin.user_reset_password": Rule("admin.manage", "none"),
+    "auth.change_password": Rule(None, "login"),
     "calendar_admin.index": Rule("admin.manage", "none"),
     "calendar_admin.set_day": Rule("admin.manage", "none"),
     "calendar_admin.import_year": Rule("admin.manage", "none"),
@@ -87,6 +94,7 @@ RULES: dict[str, Rule] = {
     "case_deadlines.add_assist": Rule("case.dispatch", "case"),
     "case_deadlines.acknowledge_assist": Rule("case.assist", "assist_ack"),
     "case_deadlines.finish_assist": Rule("case.assist", "assist_done"),
+    "case_deadlines.edit_notice": Rule("notice.edit", "lead"),
     "cases.show": Rule("case.view", "case"),
     "cases.claim": Rule("case.claim", "case"),
     "cases.unclaim": Rule("case.claim", "case"),
@@ -99,11 +107,13 @@ RULES: dict[str, Rule] = {
     "cases.reply": Rule("case.answer", "lead"),
     "cases.correct": Rule("case.correct", "case"),
     "cases.priority": Rule("case.priority", "case"),
+    "cases.unmerge": Rule("case.merge", "case"),
     "imports.index": Rule("import.run", "none"),
     "imports.upload": Rule("import.run", "picked"),
     "imports.mapping": Rule("import.run", "case"),
     "imports.show": Rule("import.run", "case"),
     "imports.status": Rule("import.run", "case"),
+    "imports.retry": Rule("import.run", "case"),
     "inbox.index": Rule("inbox.view", "none"),
     "reminders.my_reminders": Rule("case.view", "none"),
     "reminders.reminder_document": Rule("case.view", "case"),
@@ -246,12 +256,12 @@ def _csv_batch(w: World) -> Any:
 
 
 def _reminder(w: World, variant: str) -> Reminder:
-    from sentinel.services import reminders
+    from sentinel.services import notice_docx
 
     case = w.case("dispatched", assist=variant == "assist")
-    os.makedirs(reminders.document_dir(), exist_ok=True)
+    os.makedirs(notice_docx.document_dir(), exist_ok=True)
     name = f"notice-{case.id}.docx"
-    with open(os.path.join(reminders.document_dir(), name), "wb") as fh:
+    with open(os.path.join(notice_docx.document_dir(), name), "wb") as fh:
         fh.write(b"PK docx")
     reminder = Reminder(
         case_id=case.id, kind="notice", round=1, unit_id=w.office.edu.id, document_path=name
@@ -277,6 +287,73 @@ def _transport_task(w: World, variant: str) -> tuple[Case, Any]:
     task = returns.add_assist(w.actor("duty"), case, w.transport, 1)
     db.session.commit()
     return case, task
+
+
+def _failed_batch(w: World) -> Any:
+    batch = _csv_batch(w)
+    batch.mapping = {"text": "留言详情", "external_id": "留言编号"}
+    batch.status = "failed"
+    batch.failure = "数据库连接中断"
+    db.session.commit()
+    return batch
+
+
+def _draft_notice(w: World, variant: str) -> tuple[Case, Any]:
+    """A case whose approved extension left a public notice draft (awaiting review)."""
+    change = _pending_change(w, variant)
+    notice = deadline_changes.decide_change(w.actor("duty"), change, True, "")
+    db.session.commit()
+    return change.case, notice
+
+
+def _attached_item(w: World) -> tuple[Case, Any]:
+    """A case with a second, automatically attached item (same text, same account)."""
+    n = w.next()
+    text = f"第{n}号重复留言：小区{n}号楼的电梯又坏了"
+    first, second = w.office.ingest(text, text)
+    assert second.duplicate and second.case_id == first.case_id
+    return db.session.get(Case, first.case_id), second
+
+
+def _fresh_user(w: World) -> User:
+    user = users.create_user(
+        SEED_ACTOR, f"matrix_user{w.next()}", "unused-password-1", "handler", [w.office.edu]
+    )
+    user.password_hash = FAST_HASH
+    db.session.commit()
+    return user
+
+
+def _user_post(action: str, prepare: Callable[[User], None] | None = None, ok: int = 302):
+    def build(w: World, variant: str) -> Req:
+        user = _fresh_user(w)
+        if prepare is not None:
+            prepare(user)
+            db.session.commit()
+        return Req("POST", f"/admin/users/{user.id}/{action}", ok=ok, changes=True)
+
+    return build
+
+
+def _lock(user: User) -> None:
+    user.failed_logins = 5
+    user.locked_until = utcnow() + timedelta(hours=1)
+
+
+def _own_password(w: World, variant: str) -> Req:
+    # Every subject logs in with PASSWORD: undo the previous subject's change first.
+    for user in db.session.scalars(select(User)):
+        user.password_hash = FAST_HASH
+        user.must_change_password = False
+    db.session.commit()
+    new = "another-horse-7"
+    return Req(
+        "POST",
+        "/password",
+        {"current_password": PASSWORD, "new_password": new, "confirm_password": new},
+        302,
+        True,
+    )
 
 
 def _get(url: str, ok: int = 200) -> Scenario:
@@ -350,6 +427,25 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
         302,
         True,
     ),
+    ("admin.user_edit", "GET"): lambda w, v: Req(
+        "GET", f"/admin/users/{_fresh_user(w).id}", changes=False
+    ),
+    ("admin.user_edit", "POST"): lambda w, v: Req(
+        "POST",
+        f"/admin/users/{_fresh_user(w).id}",
+        {"role": "handler", "unit_ids": [str(w.office.health.id)], "display_name": "改名"},
+        302,
+        True,
+    ),
+    ("admin.user_deactivate", "POST"): _user_post("deactivate"),
+    ("admin.user_activate", "POST"): _user_post(
+        "activate", lambda user: users.deactivate_user(SEED_ACTOR, user)
+    ),
+    ("admin.user_unlock", "POST"): _user_post("unlock", _lock),
+    # The generated password is shown once, in the page itself (200, not a redirect).
+    ("admin.user_reset_password", "POST"): _user_post("reset-password", ok=200),
+    ("auth.change_password", "GET"): _get("/password"),
+    ("auth.change_password", "POST"): _own_password,
     ("calendar_admin.index", "GET"): _get("/admin/calendar/"),
     ("calendar_admin.set_day", "POST"): lambda w, v: Req(
         "POST",
@@ -422,6 +518,20 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
             "POST", f"/cases/{case.id}/assist/{task.id}/done", ok=302, changes=True
         )
     )(*_transport_task(w, v)),
+    ("case_deadlines.edit_notice", "POST"): lambda w, v: (
+        lambda case, notice: Req(
+            "POST",
+            f"/cases/{case.id}/notices/{notice.id}",
+            {"body": "您好，您的留言办理时限已延长，我们将在新的时限内答复。"},
+            302,
+            True,
+        )
+    )(*_draft_notice(w, v)),
+    ("cases.unmerge", "POST"): lambda w, v: (
+        lambda case, item: Req(
+            "POST", f"/cases/{case.id}/items/{item.id}/unmerge", ok=302, changes=True
+        )
+    )(*_attached_item(w)),
     ("cases.show", "GET"): lambda w, v: Req(
         "GET", f"/cases/{w.case('dispatched', assist=v == 'assist').id}", changes=False
     ),
@@ -467,6 +577,9 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ),
     ("imports.show", "GET"): lambda w, v: Req("GET", f"/imports/{_csv_batch(w).id}"),
     ("imports.status", "GET"): lambda w, v: Req("GET", f"/imports/{_csv_batch(w).id}/status"),
+    ("imports.retry", "POST"): lambda w, v: Req(
+        "POST", f"/imports/{_failed_batch(w).id}/retry", ok=302, changes=True
+    ),
     ("inbox.index", "GET"): _get("/inbox/"),
     ("reminders.my_reminders", "GET"): _get("/reminders"),
     ("reminders.reminder_document", "GET"): lambda w, v: Req(

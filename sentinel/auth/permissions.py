@@ -37,6 +37,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "case.acknowledge": HANDLING_ROLES,
     "case.draft": HANDLING_ROLES,
     "case.answer": HANDLING_ROLES,
+    # Reword the public 延期/暂停 notice draft: the office, or the lead unit's handler.
+    "notice.edit": frozenset({"admin", "duty_officer", "handler"}),
     "case.correct": frozenset({"admin", "duty_officer", "handler"}),
     # 紧急/重要: duty officers raise or lower a case's priority (with a reason).
     "case.priority": OFFICE_ROLES,

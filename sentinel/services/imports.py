@@ -124,7 +124,7 @@ def retry_batch(actor: Actor, batch: ImportBatch) -> None:
     batch.status = "queued"
     previous = batch.failure
     batch.failure = None
-    enqueue("run_import", batch_id=batch.id)
+    enqueue(queues.import_job(batch.total_rows), batch_id=batch.id)
     audit.record(
         actor,
         "import.retry",

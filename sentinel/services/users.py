@@ -20,6 +20,7 @@ from sentinel.auth.permissions import ALL_ROLES, Actor
 from sentinel.errors import Conflict, NotFound, ValidationFailed
 from sentinel.extensions import db
 from sentinel.models import Unit, User, utcnow
+from sentinel.models.unit import tree_order
 from sentinel.services import audit
 from sentinel.timefmt import format_local
 
@@ -88,8 +89,9 @@ def _find(username: str) -> User | None:
 
 
 def units_in_tree_order(units: Iterable[Unit]) -> list[Unit]:
-    """Units sorted by the unit tree (a parent before its children)."""
-    return sorted(units, key=lambda u: u.path)
+    """Units sorted by the unit tree (a parent before its children; ``Unit.path`` holds
+    ids as text, so ``models.unit.tree_order`` compares the numbers)."""
+    return tree_order(units)
 
 
 def _validate_role_and_units(role: str, units: list[Unit]) -> None:

@@ -73,7 +73,7 @@ def decide_change(change_id: int) -> Any:
 
 
 @bp.route("/cases/<int:case_id>/notices/<int:reply_id>", methods=["POST"])
-@require("case.view")
+@require("notice.edit")
 def edit_notice(case_id: int, reply_id: int) -> Any:
     """Reword the public 延期/暂停 notice while it is a draft (the service checks who)."""
     reply = db.session.get(Reply, reply_id)
@@ -81,7 +81,7 @@ def edit_notice(case_id: int, reply_id: int) -> Any:
         abort(404)
     return act_on_case(
         case_id,
-        "case.view",
+        "notice.edit",
         lambda case: deadline_changes.edit_notice(
             current_actor(), reply, request.form.get("body", "")
         ),
