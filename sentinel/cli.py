@@ -400,7 +400,7 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     Redis outages (reconnects with back-off); stops on SIGTERM / SIGINT after the current
     job. Run several (systemd units in deploy/systemd/) for more throughput.
     """
-    from sentinel.jobs import queues as queue_order
+    from sentinel import queues as queue_order
     from sentinel.jobs.registry import all_jobs
     from sentinel.jobs.supervise import run_worker
     from sentinel.jobs.worker import SentinelWorker, preload

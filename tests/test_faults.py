@@ -32,9 +32,10 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import select, update
 
+from sentinel import queues
 from sentinel.extensions import db
 from sentinel.jobqueue import deliver, enqueue, rq_job_id
-from sentinel.jobs import liveness, queues, recovery, registry
+from sentinel.jobs import liveness, recovery, registry
 from sentinel.jobs.schedule import PERIODIC
 from sentinel.models import JobRun, utcnow
 from tests.support.processes import ROOT, RedisServer, Sentinel, wait_for

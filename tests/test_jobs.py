@@ -29,11 +29,11 @@ from rq import Queue, SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import func, select, text, update
 
-from sentinel import create_app
+from sentinel import create_app, queues
 from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
 from sentinel.jobqueue import deliver, enqueue, rq_job_id
-from sentinel.jobs import queues, recovery, registry, runner
+from sentinel.jobs import recovery, registry, runner
 from sentinel.jobs.schedule import PERIODIC
 from sentinel.models import AuditEvent, Item, JobRun, utcnow
 from sentinel.services import sources

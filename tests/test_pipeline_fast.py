@@ -22,10 +22,10 @@ from redis import Redis
 from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import event, select
 
-from sentinel import create_app
+from sentinel import create_app, queues
 from sentinel.extensions import db
 from sentinel.jobqueue import enqueue
-from sentinel.jobs import queues, registry, runner
+from sentinel.jobs import registry, runner
 from sentinel.jobs.worker import SentinelWorker
 from sentinel.models import Case, Item, JobRun, NearDupSignature
 from sentinel.services import neardup_store, processing

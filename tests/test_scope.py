@@ -181,11 +181,11 @@ def test_officer_clears_urgent_with_a_reason_and_the_deadline_follows(office):
     ).one()
     assert recomputed.data["event"] == "priority"
     # A later item of the case, classified tier C again, leaves the officer's decision.
-    from sentinel.services.classification import _label_case
+    from sentinel.services.classification import label_case_from_item
 
     item = db.session.scalars(select(Item).where(Item.case_id == case.id)).first()
     item.risk_tier = "C"
-    _label_case(case, item, False)
+    label_case_from_item(case, item)
     assert case.priority == 0
     # And back: 紧急 again gives the same-day rule.
     triage.set_priority(office.actor("duty"), case, 2, "出现安全事故")

@@ -12,9 +12,9 @@ import time
 from datetime import datetime
 from typing import Any
 
+from sentinel import queues
 from sentinel.extensions import db
 from sentinel.jobqueue import enqueue
-from sentinel.jobs import queues
 from sentinel.jobs.registry import job
 from sentinel.models import utcnow
 from sentinel.services import notice_docx

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sentinel.jobs import queues, recovery
+from sentinel import queues
+from sentinel.jobs import recovery
 from sentinel.jobs.registry import job
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import current_app
 
+from sentinel import queues
 from sentinel.auth.permissions import Actor
-from sentinel.jobs import queues
 from sentinel.jobs.registry import job
 from sentinel.services import models_admin
 

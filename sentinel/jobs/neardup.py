@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sentinel.jobs import queues
+from sentinel import queues
 from sentinel.jobs.registry import job
 from sentinel.services import neardup_store
 

@@ -24,9 +24,10 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import and_, func, or_, select, update
 
+from sentinel import queues
 from sentinel.extensions import db
 from sentinel.jobqueue import deliver, enqueue, redis_connection, rq_job_id
-from sentinel.jobs import queues, registry
+from sentinel.jobs import registry
 from sentinel.jobs.schedule import PERIODIC
 from sentinel.models import Item, JobRun, utcnow
 

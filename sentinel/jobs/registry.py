@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sentinel.jobs import queues
+from sentinel import queues
 
 JOB_MODULES = (
     "sentinel.jobs.items",
@@ -82,7 +82,7 @@ def load_all() -> None:
 
 def queue_names() -> list[str]:
     """Every queue some job uses, in the order a worker serves them (maintenance first)."""
-    from sentinel.jobs import queues
+    from sentinel import queues
 
     return queues.ordered({spec.queue for spec in all_jobs().values()})
 

@@ -19,11 +19,11 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import and_, or_, update
 
+from sentinel import queues
 from sentinel.auth.permissions import Actor
 from sentinel.errors import InvalidTransition, ValidationFailed
 from sentinel.extensions import db
 from sentinel.jobqueue import enqueue
-from sentinel.jobs import queues
 from sentinel.models import ImportBatch, Source, utcnow
 from sentinel.services import audit, importer, ingest
 

@@ -40,11 +40,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from classifiers.text import normalise
+from sentinel import queues
 from sentinel.auth.permissions import Actor
 from sentinel.errors import ValidationFailed
 from sentinel.extensions import db
 from sentinel.jobqueue import enqueue
-from sentinel.jobs import queues
 from sentinel.models import Case, Item, Source, utcnow
 from sentinel.models.case import OPEN_STATUSES
 from sentinel.services import audit, duplicates

@@ -36,8 +36,8 @@ def requeue_unlabelled(*, everything: bool = False, batch: int = 500) -> int:
 
     Items ingested before any model was trained are processed without labels; this
     classifies them once a model is active. Returns how many items were queued."""
+    from sentinel import queues
     from sentinel.jobqueue import enqueue
-    from sentinel.jobs import queues
 
     stmt = select(Item.id).order_by(Item.id)
     if not everything:

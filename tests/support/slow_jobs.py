@@ -13,9 +13,9 @@ import time
 
 from sqlalchemy import update
 
+from sentinel import queues
 from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
-from sentinel.jobs import queues
 from sentinel.jobs.registry import job
 from sentinel.models import Item, utcnow
 from sentinel.services import audit
@@ -30,7 +30,8 @@ def _hold(gate: str, seconds: float) -> None:
         time.sleep(0.05)
 
 
-@job("slow_mark", queue=SLOW_QUEUE, timeout=20, max_attempts=3)
+# Forked like an import (fork=True): the fault tests kill its work horse mid-job.
+@job("slow_mark", queue=SLOW_QUEUE, timeout=20, max_attempts=3, fork=True)
 def slow_mark(item_id: int, gate: str, hold: str = "before", seconds: float = 15) -> dict[str, int]:
     """Mark ``item_id`` processed; wait on ``gate`` before (or after) committing that.
 
