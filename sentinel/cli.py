@@ -326,6 +326,7 @@ def import_command(path: str, source_name: str, mappings: tuple[str, ...]) -> No
 
     from tqdm import tqdm
 
+    from sentinel.jobs.imports import run_batch
     from sentinel.services import imports, sources
 
     try:
@@ -346,7 +347,7 @@ def import_command(path: str, source_name: str, mappings: tuple[str, ...]) -> No
         db.session.commit()
         click.echo(f"编码：{batch.encoding or 'xlsx'}；共 {batch.total_rows} 行；映射：{mapping}")
         with tqdm(total=batch.total_rows, unit="行", file=sys.stderr) as bar:
-            batch = imports.run_batch(batch.id, progress=bar.update)
+            batch = run_batch(batch.id, progress=bar.update)
         wait_for_in_process_jobs()
     except SentinelError as exc:
         _fail(exc)

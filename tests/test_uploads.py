@@ -304,8 +304,8 @@ def test_fuzz_the_upload_page_never_answers_500(client, office, app):
 def test_a_batch_whose_worker_died_can_be_retried_and_one_run_at_a_time(client, office, app):
     from datetime import timedelta
 
+    from sentinel.jobs.imports import run_batch
     from sentinel.models import utcnow
-    from sentinel.services import imports
 
     login(client)
     rows = [["编号", "内容"]] + [[str(i), f"第{i}条：井盖丢了"] for i in range(30)]
@@ -315,7 +315,7 @@ def test_a_batch_whose_worker_died_can_be_retried_and_one_run_at_a_time(client, 
     batch.status, batch.heartbeat_at = "running", utcnow()
     db.session.commit()
     # Another run holds the batch (fresh heartbeat): a second run does nothing.
-    assert imports.run_batch(batch.id).processed_rows == 0
+    assert run_batch(batch.id).processed_rows == 0
     assert db.session.scalar(select(func.count()).select_from(Item)) == 0
     page = client.get(f"/imports/{batch.id}").get_data(as_text=True)
     assert 'data-status="running"' in page

@@ -1,9 +1,10 @@
-"""Import batches: create from an upload, set the mapping, run (from a job or the CLI).
+"""Import batches: create from an upload, set the mapping, and the steps of a run.
 
-A batch that fails says why (``ImportBatch.failure``), stops, and can be retried. The rows
-of each chunk and the batch's counters are committed together, so a retry (or a job that
-runs again after its worker died) resumes after the last committed chunk and counts each
-row once.
+A batch that fails says why (``ImportBatch.failure``), stops, and can be retried. A run is
+driven by ``sentinel.jobs.imports.run_batch`` (the job, and the CLI), which commits after
+each step here: the claim, each chunk (its rows and the batch's counters together, so a
+retry, or a job that runs again after its worker died, resumes after the last committed
+chunk and counts each row once), the finish, a failure. These functions only flush.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import secrets
 import traceback
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import timedelta
 
 from flask import current_app
@@ -30,10 +31,8 @@ from sentinel.services import audit, importer, ingest
 log = logging.getLogger(__name__)
 MAX_STORED_ERRORS = 1000
 
-
-class ImportInterrupted(RuntimeError):
-    """An import stopped on an unexpected error (recorded on the batch); raised to the job
-    runner so the job is retried, and the retry resumes where the import stopped."""
+# One chunk of rows from ``importer.iter_chunks``: items, row errors, rows consumed.
+Chunk = tuple[list[ingest.IncomingItem], list[importer.RowError], int]
 
 
 def _max_rows() -> int | None:
@@ -141,102 +140,16 @@ def _reset_counters(batch: ImportBatch) -> None:
     batch.errors = []
 
 
-def run_batch(
-    batch_id: int,
-    *,
-    commit_each_chunk: bool = True,
-    progress: Callable[[int], None] | None = None,
-    raise_unexpected: bool = False,
-) -> ImportBatch:
-    """Import the rows of the batch not imported yet.
+def claim_batch(batch_id: int) -> ImportBatch | None:
+    """Mark the batch running, with a fresh heartbeat, if no other run holds it.
 
-    Never leaves the batch "running": a validation error (the file cannot be read) or any
-    other error marks it failed with the reason, and the counters stay those of the chunks
-    committed so far. ``raise_unexpected`` re-raises an unexpected error (as
-    :class:`ImportInterrupted`) after recording it, for the job runner's retries.
+    One conditional UPDATE, so two runs (a retry by hand while the job's own retry runs)
+    cannot both claim it; a batch that is running with a recent heartbeat, or done, is not
+    claimed (None). The caller commits at once so other runs see the claim.
     """
     batch = db.session.get(ImportBatch, batch_id)
     if batch is None:
         raise ValidationFailed(f"导入任务 {batch_id} 不存在")
-    if not _claim(batch_id):
-        # Done, or another run is importing it (a retry by hand while the job's own retry
-        # runs): one run at a time keeps the counters right.
-        db.session.rollback()
-        batch = db.session.get(ImportBatch, batch_id)
-        assert batch is not None
-        log.info("import_skipped batch_id=%s status=%s", batch_id, batch.status)
-        return batch
-    db.session.refresh(batch)
-    actor = Actor(label=f"import:{batch.id}", user_id=batch.created_by_id)
-    if not commit_each_chunk:
-        # Nothing of an earlier run is kept when chunks are not committed one by one.
-        _reset_counters(batch)
-    resume_at = batch.processed_rows
-    db.session.commit()
-    unexpected: Exception | None = None
-    try:
-        table = importer.read_file(batch.stored_path, batch.filename, max_rows=_max_rows())
-        if resume_at > len(table.rows):
-            raise ValidationFailed("已导入的行数超过文件行数：文件已被更改，请重新上传")
-        batch.total_rows = len(table.rows)
-        source = db.session.get(Source, batch.source_id)
-        assert source is not None
-        errors: list[dict[str, object]] = list(batch.errors or [])
-        if progress and resume_at:
-            progress(resume_at)
-        for items, row_errors, consumed in importer.iter_chunks(
-            table, batch.mapping or {}, start=resume_at
-        ):
-            results = ingest.ingest_items(
-                actor, source, items, bulk=batch.total_rows > queues.BULK_ROWS
-            )
-            batch.ok_rows += sum(1 for r in results if not r.redelivered)
-            batch.duplicate_rows += sum(1 for r in results if r.redelivered) + (
-                consumed - len(items) - len(row_errors)
-            )
-            batch.error_rows += len(row_errors)
-            errors.extend(e.as_dict() for e in row_errors)
-            batch.processed_rows += consumed
-            batch.errors = errors[:MAX_STORED_ERRORS]
-            batch.heartbeat_at = utcnow()
-            if commit_each_chunk:
-                db.session.commit()
-            if progress:
-                progress(consumed)
-        batch.status = "done"
-        batch.finished_at = utcnow()
-        audit.record(
-            actor,
-            "import.finish",
-            "import",
-            batch.id,
-            ok=batch.ok_rows,
-            duplicates=batch.duplicate_rows,
-            errors=batch.error_rows,
-        )
-        db.session.commit()
-    except ValidationFailed as exc:
-        batch = _fail(batch_id, actor, exc.message, kind="validation")
-    except Exception as exc:
-        # Type and place only: the message of a database error may quote citizens' text.
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-        log.error("import_failed batch_id=%s error=%s at=%s", batch_id, type(exc).__name__, where)
-        batch = _fail(
-            batch_id,
-            actor,
-            f"导入中途出错（{type(exc).__name__}）；已导入的行已保存，重试将从中断处继续",
-            kind="error",
-        )
-        unexpected = exc
-    log.info("import_done batch_id=%s ok=%s errors=%s", batch.id, batch.ok_rows, batch.error_rows)
-    if unexpected is not None and raise_unexpected:
-        raise ImportInterrupted(f"import {batch_id} stopped") from unexpected
-    return batch
-
-
-def _claim(batch_id: int) -> bool:
-    """Mark the batch running if no other run holds it; True when this run may import."""
     now = utcnow()
     stalled_before = now - timedelta(seconds=current_app.config["IMPORT_STALL_SECONDS"])
     claimed = db.session.execute(
@@ -256,19 +169,100 @@ def _claim(batch_id: int) -> bool:
         )
         .values(status="running", heartbeat_at=now, failure=None)
     )
-    db.session.commit()
-    return claimed.rowcount == 1
+    if claimed.rowcount != 1:
+        return None
+    db.session.refresh(batch)
+    return batch
 
 
-def _fail(batch_id: int, actor: Actor, message: str, *, kind: str) -> ImportBatch:
-    db.session.rollback()
+def read_batch_file(batch: ImportBatch) -> importer.Table:
+    """Read the stored file of a claimed batch and set ``total_rows``; flushes.
+
+    Raises :class:`ValidationFailed` when the file cannot be read, or has fewer rows than
+    were imported already (it was changed since).
+    """
+    table = importer.read_file(batch.stored_path, batch.filename, max_rows=_max_rows())
+    if batch.processed_rows > len(table.rows):
+        raise ValidationFailed("已导入的行数超过文件行数：文件已被更改，请重新上传")
+    batch.total_rows = len(table.rows)
+    db.session.flush()
+    return table
+
+
+def pending_chunks(batch: ImportBatch, table: importer.Table) -> Iterator[Chunk]:
+    """The chunks of ``table`` not imported yet: those after ``batch.processed_rows``."""
+    return importer.iter_chunks(table, batch.mapping or {}, start=batch.processed_rows)
+
+
+def import_chunk(batch: ImportBatch, chunk: Chunk) -> int:
+    """Ingest one chunk's items and add its counts to the batch; flushes.
+
+    The caller commits after each chunk: the rows and the counters that count them are
+    committed together, which is what lets a retry resume after the last committed chunk
+    and count each row once. Also renews the heartbeat. Returns the rows consumed.
+    """
+    items, row_errors, consumed = chunk
+    source = db.session.get(Source, batch.source_id)
+    assert source is not None
+    results = ingest.ingest_items(
+        _actor(batch), source, items, bulk=batch.total_rows > queues.BULK_ROWS
+    )
+    batch.ok_rows += sum(1 for r in results if not r.redelivered)
+    batch.duplicate_rows += sum(1 for r in results if r.redelivered) + (
+        consumed - len(items) - len(row_errors)
+    )
+    batch.error_rows += len(row_errors)
+    # The first MAX_STORED_ERRORS row errors of all runs are kept.
+    batch.errors = [*(batch.errors or []), *(e.as_dict() for e in row_errors)][:MAX_STORED_ERRORS]
+    batch.processed_rows += consumed
+    batch.heartbeat_at = utcnow()
+    db.session.flush()
+    return consumed
+
+
+def finish_batch(batch: ImportBatch) -> None:
+    """Mark a batch whose chunks are all imported done, with an audit event; flushes."""
+    batch.status = "done"
+    batch.finished_at = utcnow()
+    audit.record(
+        _actor(batch),
+        "import.finish",
+        "import",
+        batch.id,
+        ok=batch.ok_rows,
+        duplicates=batch.duplicate_rows,
+        errors=batch.error_rows,
+    )
+    db.session.flush()
+
+
+def record_failure(batch_id: int, exc: Exception) -> ImportBatch:
+    """Mark the batch failed with the reason ``exc`` gives, with an audit event; flushes.
+
+    Call it after rolling back the step that raised: the counters stay those of the
+    chunks committed so far. A :class:`ValidationFailed` gives its message; any other
+    error a generic reason (its message may quote citizens' text), and only its type and
+    place are logged.
+    """
+    if isinstance(exc, ValidationFailed):
+        message, kind = exc.message, "validation"
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+        log.error("import_failed batch_id=%s error=%s at=%s", batch_id, type(exc).__name__, where)
+        message = f"导入中途出错（{type(exc).__name__}）；已导入的行已保存，重试将从中断处继续"
+        kind = "error"
     batch = db.session.get(ImportBatch, batch_id)
     assert batch is not None
     batch.status = "failed"
     batch.failure = message[:500]
     batch.finished_at = None
     audit.record(
-        actor, "import.fail", "import", batch.id, kind=kind, processed=batch.processed_rows
+        _actor(batch), "import.fail", "import", batch.id, kind=kind, processed=batch.processed_rows
     )
-    db.session.commit()
+    db.session.flush()
     return batch
+
+
+def _actor(batch: ImportBatch) -> Actor:
+    return Actor(label=f"import:{batch.id}", user_id=batch.created_by_id)
