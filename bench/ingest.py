@@ -38,12 +38,8 @@ import json
 import os
 import queue
 import re
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -54,7 +50,12 @@ sys.path.insert(0, str(ROOT))
 VENV_BIN = Path(sys.executable).parent
 
 # The same throw-away redis-server, port and wait helpers the tests use.
-from tests.support.processes import RedisServer, free_port, wait_for  # noqa: E402
+from tests.support.processes import (  # noqa: E402
+    ProcessGroup,
+    RedisServer,
+    free_port,
+    wait_for,
+)
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/sentinel_bench")
 TOTAL_ITEMS = int(os.environ.get("BENCH_ITEMS", "50000"))
@@ -123,44 +124,7 @@ def make_items(texts: list[str], start: int, count: int, prefix: str) -> list[di
 # ------------------------------------------------------------------------ processes
 
 
-class Processes:
-    """Everything started here, stopped in ``close()`` (called from a ``finally``)."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.tmp = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
-        self.redis: RedisServer | None = None
-
-    def start(
-        self, args: list[str], env: dict[str, str] | None = None, log: str | None = None
-    ) -> subprocess.Popen[bytes]:
-        out = open(self.tmp / log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-        proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def close(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=5)
-        if self.redis is not None:
-            self.redis.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def start_redis(procs: Processes) -> str:
+def start_redis(procs: ProcessGroup) -> str:
     if os.environ.get("BENCH_REDIS_URL"):
         return os.environ["BENCH_REDIS_URL"]
     procs.redis = RedisServer(procs.tmp)
@@ -586,7 +550,7 @@ def server_times(log: Path) -> list[float]:
 
 def main() -> int:
     begun = time.monotonic()
-    procs = Processes()
+    procs = ProcessGroup("sentinel-bench-")
     app = None
     try:
         say(

@@ -39,11 +39,8 @@ import csv
 import http.client
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -54,7 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 VENV_BIN = Path(sys.executable).parent
 
-from tests.support.processes import RedisServer, free_port, wait_for  # noqa: E402
+from tests.support.processes import (  # noqa: E402
+    ProcessGroup,
+    RedisServer,
+    free_port,
+    wait_for,
+)
 
 PG_URL = os.environ.get(
     "BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/sentinel_bench_pipeline"
@@ -128,39 +130,6 @@ def _pair(base: list[str], n: int) -> str:
 
 
 # ------------------------------------------------------------------------ processes
-
-
-class Processes:
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.tmp = Path(tempfile.mkdtemp(prefix="sentinel-pipeline-"))
-        self.redis: RedisServer | None = None
-
-    def start(self, args: list[str], env: dict[str, str], log: str) -> subprocess.Popen[bytes]:
-        out = open(self.tmp / log, "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def close(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=5)
-        if self.redis is not None:
-            self.redis.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def recreate_database() -> None:
@@ -517,7 +486,7 @@ def profile_mode(app: Any, office: dict[str, Any], texts: Texts, env: dict[str, 
 def main() -> int:
     profile = "--profile" in sys.argv[1:]
     begun = time.monotonic()
-    procs = Processes()
+    procs = ProcessGroup("sentinel-pipeline-")
     app = None
     try:
         say(

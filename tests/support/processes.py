@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -185,3 +187,41 @@ class Sentinel(Process):
 
     def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
         super().__init__([str(VENV_BIN / "sentinel"), *args], env, log_path)
+
+
+class ProcessGroup:
+    """Processes a bench starts (servers, workers), a private Redis, a scratch folder; all
+    stopped and removed by ``close()`` (call it from a ``finally``)."""
+
+    def __init__(self, prefix: str = "sentinel-bench-") -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
+        self.redis: RedisServer | None = None
+
+    def start(
+        self, args: list[str], env: dict[str, str] | None = None, log: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        out = open(self.tmp / log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
+        if self.redis is not None:
+            self.redis.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
