@@ -224,6 +224,24 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
             triage.acknowledge(handler, case)
         if roll < 0.35 and case.id in reply_for and handler_user:
             triage.answer(handler, case, reply_for[case.id][:5000])
+    # Requests waiting for the office's decision (待审批): 延期 and 暂停 asked by units.
+    from sentinel.services import deadline_changes
+
+    waiting = [
+        c
+        for c in cases
+        if c.status == "acknowledged" and c.due_at is not None and handlers.get(c.unit_id or 0)
+    ]
+    for case, (kind, days, reason) in zip(
+        waiting,
+        (
+            ("extension", 5, "需会同属地街道现场核查，并协调产权单位"),
+            ("pause", 3, "等待留言人补充材料（具体地址与照片）"),
+        ),
+        strict=False,
+    ):
+        handler = Actor.for_user(handlers[case.unit_id or 0])
+        deadline_changes.request_change(handler, case, kind, days, reason)
     for case in cases[int(len(cases) * 0.45) : int(len(cases) * 0.5)]:
         triage.claim(duty_actor, case)
     for case in rng.sample(cases[int(len(cases) * 0.5) :], 12):
