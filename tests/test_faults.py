@@ -315,7 +315,7 @@ def test_killed_work_horse_job_runs_again_within_a_minute_once(
     item_id = quiet_item(feed, redis_server)
     gate = tmp_path / "gate"
     gate.touch()
-    run = enqueue("slow_mark", item_id=item_id, gate=str(gate), hold="after", seconds=60)
+    run = enqueue("slow_mark_forked", item_id=item_id, gate=str(gate), hold="after", seconds=60)
     db.session.commit()
     run_id = run.id
     worker = sentinel("worker")

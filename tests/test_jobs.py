@@ -55,7 +55,7 @@ def slow_jobs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     assert "slow_mark" in registry.all_jobs()
     yield
     # Other test files see only the real jobs (health lists every job's queue).
-    for name in ("slow_mark", "busy_default", "always_fails"):
+    for name in ("slow_mark", "slow_mark_forked", "busy_default", "always_fails"):
         registry._JOBS.pop(name, None)
 
 

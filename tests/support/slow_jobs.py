@@ -30,8 +30,7 @@ def _hold(gate: str, seconds: float) -> None:
         time.sleep(0.05)
 
 
-# Forked like an import (fork=True): the fault tests kill its work horse mid-job.
-@job("slow_mark", queue=SLOW_QUEUE, timeout=20, max_attempts=3, fork=True)
+@job("slow_mark", queue=SLOW_QUEUE, timeout=20, max_attempts=3)
 def slow_mark(item_id: int, gate: str, hold: str = "before", seconds: float = 15) -> dict[str, int]:
     """Mark ``item_id`` processed; wait on ``gate`` before (or after) committing that.
 
@@ -53,6 +52,10 @@ def slow_mark(item_id: int, gate: str, hold: str = "before", seconds: float = 15
         db.session.commit()
         _hold(gate, seconds)
     return {"changed": changed}
+
+
+# The same job run in a forked work horse, like an import: the fault test kills the horse.
+job("slow_mark_forked", queue=SLOW_QUEUE, timeout=20, max_attempts=3, fork=True)(slow_mark)
 
 
 @job("busy_default", queue=queues.BULK, timeout=60, max_attempts=1)
