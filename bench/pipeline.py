@@ -230,7 +230,8 @@ def seed_cases(app: Any, office: dict[str, Any], texts: Texts) -> float:
             "sentiment, request_type, risk_tier, rumour_score"
         )
         item_cols = (
-            "id, source_id, external_id, kind, text, text_hash, received_at, case_id, "
+            "id, source_id, external_id, kind, text, text_normalised, text_hash, received_at, "
+            "case_id, "
             "is_duplicate, processed_at, topic, sentiment, request_type, risk_tier, "
             "rumour_score, model_version"
         )
@@ -264,7 +265,7 @@ def seed_cases(app: Any, office: dict[str, Any], texts: Texts) -> float:
                     )
                 )
                 rows_items.append(
-                    (n, source_id, f"seed-{n}", "comment", text, h, at, n, False, at, topic)
+                    (n, source_id, f"seed-{n}", "comment", text, text, h, at, n, False, at, topic)
                 )
         with cur.copy(f"COPY items ({item_cols}) FROM STDIN") as copy_items:
             for row in rows_items:
