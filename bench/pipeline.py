@@ -233,7 +233,7 @@ def seed_cases(app: Any, office: dict[str, Any], texts: Texts) -> float:
             "id, source_id, external_id, kind, text, text_normalised, text_hash, received_at, "
             "case_id, "
             "is_duplicate, processed_at, topic, sentiment, request_type, risk_tier, "
-            "rumour_score, model_version"
+            "rumour_score, model_version, text_verbatim, posted_in_future"
         )
         with cur.copy(f"COPY cases ({case_cols}) FROM STDIN") as copy_cases:
             rows_items: list[tuple[Any, ...]] = []
@@ -269,7 +269,7 @@ def seed_cases(app: Any, office: dict[str, Any], texts: Texts) -> float:
                 )
         with cur.copy(f"COPY items ({item_cols}) FROM STDIN") as copy_items:
             for row in rows_items:
-                copy_items.write_row((*row, "neutral", "咨询", "A", 0.1, "seed"))
+                copy_items.write_row((*row, "neutral", "咨询", "A", 0.1, "seed", True, False))
         cur.execute("SELECT setval(pg_get_serial_sequence('cases', 'id'), %s)", (SEED_CASES,))
         cur.execute("SELECT setval(pg_get_serial_sequence('items', 'id'), %s)", (SEED_CASES,))
         conn.commit()
