@@ -113,10 +113,11 @@ def classify_items(items: Sequence[ItemRow], *, processed_at: datetime | None = 
         item_values.append(values)
     originals = [item for item in items if not item.is_duplicate]
     matches = _find_near_duplicates(originals)  # reads only: before any lock is taken
-    attach_at = float(cfg["NEARDUP_ATTACH_THRESHOLD"])
-    targets = {k for m in matches for k, s in m.hits if s >= attach_at and k < m.item.case_id}
-    # Every case this job may write — its own and the attach targets — locked in one
-    # statement in id order, so two workers never wait for each other in a cycle.
+    # Every older hit may become an attach target or a possible-duplicate link (whose
+    # foreign keys take a KEY SHARE lock on it), so all of them are locked with the job's
+    # own cases in one statement in id order: two workers never wait for each other in a
+    # cycle (locking only the attach targets deadlocked two workers on the links).
+    targets = {k for m in matches for k, _ in m.hits if k < m.item.case_id}
     batch_case_ids = {item.case_id for item in items}
     locked = _lock_cases(sorted(batch_case_ids | targets))
     cases = {case_id: locked[case_id] for case_id in batch_case_ids}
