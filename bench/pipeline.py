@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 VENV_BIN = Path(sys.executable).parent
 
+from tests.support import processes  # noqa: E402
 from tests.support.processes import (  # noqa: E402
     ProcessGroup,
     RedisServer,
@@ -133,20 +134,11 @@ def _pair(base: list[str], n: int) -> str:
 
 
 def recreate_database() -> None:
-    import psycopg
-
-    server_url, name = PG_URL.rsplit("/", 1)
-    with psycopg.connect(server_url + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    processes.recreate_database(PG_URL)
 
 
 def drop_database() -> None:
-    import psycopg
-
-    server_url, name = PG_URL.rsplit("/", 1)
-    with psycopg.connect(server_url + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    processes.recreate_database(PG_URL, create=False)
 
 
 def database_exists() -> bool:

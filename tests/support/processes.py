@@ -225,3 +225,15 @@ class ProcessGroup:
         if self.redis is not None:
             self.redis.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def recreate_database(url: str, *, create: bool = True) -> None:
+    """Drop the PostgreSQL database named by ``url`` (closing its sessions) and, with
+    ``create``, create it empty again (the benches' scratch databases)."""
+    import psycopg
+
+    server_url, name = url.rsplit("/", 1)
+    with psycopg.connect(server_url + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
