@@ -105,6 +105,24 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     a, b = read_pass(args.pass_a), read_pass(args.pass_b)
     print(report(a, b))
+    adjudication = HERE / "adjudication.csv"
+    if adjudication.exists():
+        with open(adjudication, encoding="utf-8", newline="") as fh:
+            final = {r["id"]: r["final"] for r in csv.DictReader(fh)}
+        gold = {i: final.get(i, a[i]) for i in a if i in b}
+        print("\nagreement of each pass with the adjudicated label:")
+        for name, labels in (("pass A", a), ("pass B", b)):
+            pairs = [(labels[i], gold[i]) for i in sorted(gold)]
+            kappa, _, p_o = cohen_kappa(pairs)
+            print(f"  {name}: raw {p_o:.3f}, kappa {kappa:.3f}")
+        kept = Counter(
+            ("A" if a[i] == f else "") + ("B" if b[i] == f else "") or "neither"
+            for i, f in final.items()
+        )
+        print(
+            f"  adjudicated {len(final)}: kept A {kept['A']}, kept B {kept['B']}, "
+            f"neither {kept['neither']}"
+        )
     if args.disagreements:
         with open(HERE / "request_type_sample.csv", encoding="utf-8", newline="") as fh:
             sample = {r["id"]: r for r in csv.DictReader(fh)}
