@@ -417,7 +417,7 @@ def backlog_phase(
 # ------------------------------------------------------------------------------ profile
 
 
-PROFILE_SNIPPET = """
+PROFILE_SNIPPET = r"""
 import cProfile, pstats, sys, time
 from sentinel.jobs import runner
 runs = (("first job in a fresh process", int(sys.argv[1])),
