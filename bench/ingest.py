@@ -506,12 +506,10 @@ def explain_search(app: Any, words: tuple[str, ...] = ("物业", "补办")) -> N
         for q in words:
             with app.test_request_context():
                 user = db.session.scalar(select(User).where(User.username == username))
-                condition = getattr(text_search, "item_match", lambda _q: None)(q)
-                if condition is not None and hasattr(text_search, "matching_case_ids"):
-                    explain(
-                        f"{username} q={q} matching cases",
-                        select(Item.case_id).where(condition).distinct(),
-                    )
+                explain(
+                    f"{username} q={q} matching cases",
+                    text_search._pg_matching(q, Item.case_id),
+                )
                 stmt = case_query(user, CaseFilters(q=q))
                 explain(
                     f"{username} q={q} count",

@@ -417,12 +417,26 @@ def backlog_phase(
 # ------------------------------------------------------------------------------ profile
 
 
-PROFILE_SNIPPET = """
+PROFILE_SNIPPET = r"""
 import cProfile, pstats, sys, time
 from sentinel.jobs import runner
 runs = (("first job in a fresh process", int(sys.argv[1])),
         ("second job, same process", int(sys.argv[2])))
+import re
+from collections import defaultdict
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+spent = defaultdict(lambda: [0, 0.0])
+@event.listens_for(Engine, "before_cursor_execute")
+def _start(conn, cursor, statement, parameters, context, executemany):
+    conn.info["t0"] = time.perf_counter()
+@event.listens_for(Engine, "after_cursor_execute")
+def _stop(conn, cursor, statement, parameters, context, executemany):
+    key = re.sub(r"\s+", " ", statement)[:90]
+    spent[key][0] += 1
+    spent[key][1] += time.perf_counter() - conn.info.pop("t0", time.perf_counter())
 for label, run_id in runs:
+    spent.clear()
     prof = cProfile.Profile()
     t = time.perf_counter()
     prof.enable()
@@ -431,6 +445,10 @@ for label, run_id in runs:
     print(f"=== {label}: {time.perf_counter() - t:.2f} s wall", flush=True)
     pstats.Stats(prof).sort_stats("cumulative").print_stats(28)
     pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+    total = sum(n for n, _ in spent.values())
+    print(f"--- SQL statements: {total}, {sum(s for _, s in spent.values()):.2f} s; by time:")
+    for key, (n, sec) in sorted(spent.items(), key=lambda kv: -kv[1][1])[:18]:
+        print(f"  {sec * 1000:8.1f} ms {n:5d}x  {key}")
 """
 
 

@@ -110,3 +110,31 @@ def test_the_index_serves_two_character_queries(office):
         plan = "\n".join(str(row[-1]) for row in rows)
         assert "VIRTUAL TABLE INDEX" in plan and "items_search" in plan, plan
     db.session.rollback()
+
+
+def test_items_waiting_for_their_worker_are_found_too(office):
+    """The PostgreSQL index holds processed items only (ingest writes no index entries);
+    items not yet processed are found by the substring test on the unprocessed index."""
+    ingest_all(office, real_texts(120) + CRAFTED)
+    ids = sorted(db.session.scalars(select(Item.id)))
+    waiting = ids[::2]
+    db.session.execute(update(Item).where(Item.id.in_(waiting)).values(processed_at=None))
+    db.session.flush()
+    stored = list(db.session.scalars(select(Item.text_normalised)))
+    waiting_cases = set(db.session.scalars(select(Item.case_id).where(Item.id.in_(waiting))))
+    found_waiting = 0
+    for q in queries(stored):
+        expected = case_ids(substring_match(q))
+        assert case_ids(text_match(q)) == expected, q
+        found_waiting += bool(expected & waiting_cases)
+    assert found_waiting >= 30  # waiting items were really among the results
+    if db.engine.dialect.name == "postgresql":
+        sql = str(
+            select(Item.case_id)
+            .where(item_match("物业"))
+            .compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
+        )
+        db.session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(db.session.scalars(text("EXPLAIN " + sql)))
+        assert "ix_items_text_chars" in plan and "ix_items_unprocessed" in plan, plan
+    db.session.rollback()

@@ -45,3 +45,18 @@ def test_live_feed_returns_only_newer_cases(client, auth, office):
     second = office.case("第二条新留言")
     feed = client.get(f"/triage/feed?after={first.id}").get_json()
     assert feed["count"] == 1 and feed["max_id"] == second.id and "第二条新留言" in feed["html"]
+
+
+def test_filtered_count_stops_at_the_cap_and_says_so(app, client, auth, office, monkeypatch):
+    from sentinel.services import case_queries
+
+    monkeypatch.setattr(case_queries, "COUNT_CAP", 3)
+    app.config["TRIAGE_PAGE_SIZE"] = 2
+    for n in range(5):
+        office.case(f"小区物业第{n}号楼电梯故障")
+    office.case("公交站台顶棚漏雨")
+    auth.login("duty")
+    body = client.get("/triage/?q=物业").get_data(as_text=True)
+    assert "第 1 / 2 页，共 3+ 件" in body and "请缩小筛选范围" in body
+    body = client.get("/triage/?q=顶棚").get_data(as_text=True)
+    assert "共 1 件" in body and "3+" not in body

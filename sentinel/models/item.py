@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sentinel.models.base import Base, utcnow
@@ -27,7 +28,14 @@ class Item(Base):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("source_id", "external_id"),
-        Index("ix_items_unprocessed", "processed_at", "id"),
+        # Only the items waiting for their worker (a few, normally): the recovery sweep and
+        # the text search's unindexed part read it; processed items cost it nothing.
+        Index(
+            "ix_items_unprocessed",
+            "id",
+            postgresql_where=sql_text("processed_at IS NULL"),
+            sqlite_where=sql_text("processed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

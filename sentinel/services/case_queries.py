@@ -146,27 +146,43 @@ def ordered(stmt: Select[tuple[Case]], sort: str) -> Select[tuple[Case]]:
     return stmt.order_by(Case.priority.desc(), Case.last_item_at.desc(), Case.id.desc())
 
 
+#: Filtered views count at most this many cases ("1000+ 件"): counting every match of a
+#: frequent word or a wide filter costs more than the page itself, and no one pages that far.
+COUNT_CAP = 1000
+
+
 @dataclass
 class Page:
     cases: list[Case]
     total: int
     page: int
     per_page: int
+    capped: bool = False  # more than ``total`` cases match (the count stopped at COUNT_CAP)
 
     @property
     def pages(self) -> int:
         return max(1, (self.total + self.per_page - 1) // self.per_page)
 
 
+def capped_count(stmt: Select[tuple[Case]]) -> tuple[int, bool]:
+    """How many cases ``stmt`` selects, counting no further than ``COUNT_CAP``."""
+    counted = db.session.scalar(
+        select(func.count()).select_from(
+            stmt.with_only_columns(Case.id).order_by(None).limit(COUNT_CAP + 1).subquery()
+        )
+    )
+    counted = counted or 0
+    return min(counted, COUNT_CAP), counted > COUNT_CAP
+
+
 def case_page(user: User, filters: CaseFilters, page: int, per_page: int) -> Page:
     stmt = case_query(user, filters)
+    capped = False
     if filters == CaseFilters(status=filters.status, sort=filters.sort):
         # Only a status group: one grouped count over the queue's partial/status index.
         total = sum(status_counts(user, STATUS_GROUPS[filters.status]).values())
     else:
-        total = (
-            db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-        )
+        total, capped = capped_count(stmt)
     page = max(1, min(page, max(1, (total + per_page - 1) // per_page)))
     # The page's ids first (sorting narrow rows), then only those rows with their joins.
     ids = list(
@@ -184,7 +200,7 @@ def case_page(user: User, filters: CaseFilters, page: int, per_page: int) -> Pag
             .options(joinedload(Case.unit), joinedload(Case.claimed_by))
         )
     }
-    return Page([rows[i] for i in ids if i in rows], total, page, per_page)
+    return Page([rows[i] for i in ids if i in rows], total, page, per_page, capped)
 
 
 def cases_after(user: User, filters: CaseFilters, after_id: int, limit: int = 50) -> list[Case]:
@@ -222,7 +238,7 @@ def unit_inbox_page(
 ) -> Page:
     """A unit's cases in the given statuses, newest dispatch first (handler's inbox)."""
     stmt = case_query(user, filters).where(Case.status.in_(statuses))
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    total, capped = capped_count(stmt)
     page = max(1, min(page, max(1, (total + per_page - 1) // per_page)))
     rows = db.session.scalars(
         stmt.options(joinedload(Case.unit))
@@ -230,4 +246,4 @@ def unit_inbox_page(
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    return Page(list(rows), total, page, per_page)
+    return Page(list(rows), total, page, per_page, capped)

@@ -46,6 +46,7 @@ from sqlalchemy import (
     null,
     select,
     table,
+    union,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -111,11 +112,7 @@ def item_match(q: str) -> ColumnElement[bool] | None:
     """
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        chars = list(dict.fromkeys(q))
-        candidates = func.string_to_array(searched_text(), null(), type_=ARRAY(Text))
-        # strpos = LIKE '%q%' on PostgreSQL (case-sensitive both, no wildcards to escape),
-        # and about a third cheaper per candidate text.
-        return and_(candidates.contains(chars), func.strpos(searched_text(), q) > 0)
+        return Item.id.in_(_pg_matching(q, Item.id))
     if dialect == "sqlite":
         fts_query = sqlite_bigram_query(q)
         if fts_query is not None:
@@ -123,6 +120,26 @@ def item_match(q: str) -> ColumnElement[bool] | None:
             like = searched_text().like(like_pattern(q), escape="\\")
             return and_(Item.id.in_(hits), like)
     return None
+
+
+def _pg_matching(q: str, column: Any) -> Any:
+    """PostgreSQL: ``column`` of the items containing ``q``, as a UNION of two index reads.
+
+    The GIN index holds processed items only (migration ``perf11_01``: ingest writes no
+    index entries); the few items still waiting for their worker are read through
+    ``ix_items_unprocessed``. Two SELECTs, so each is planned on its own index (as one
+    OR the planner may pick neither).
+    """
+    chars = list(dict.fromkeys(q))
+    candidates = func.string_to_array(searched_text(), null(), type_=ARRAY(Text))
+    # strpos = LIKE '%q%' on PostgreSQL (case-sensitive both, no wildcards to escape),
+    # and about a third cheaper per candidate text.
+    contains = func.strpos(searched_text(), q) > 0
+    indexed = select(column).where(
+        Item.processed_at.is_not(None), candidates.contains(chars), contains
+    )
+    waiting = select(column).where(Item.processed_at.is_(None), contains)
+    return union(indexed, waiting)
 
 
 def text_match(q: str) -> ColumnElement[bool]:
@@ -135,17 +152,18 @@ def text_match(q: str) -> ColumnElement[bool]:
         # count (and the live feed) would otherwise each search the items again, and a
         # page of a rare word planned as "walk the queue, probe each case's items" reads
         # the whole queue to find 50 matches.
-        ids = matching_case_ids(q, condition)
+        ids = matching_case_ids(q)
         return Case.id == any_(bindparam(None, ids, type_=ARRAY(Integer)))
     return Case.id.in_(select(Item.case_id).where(condition))
 
 
-def matching_case_ids(q: str, condition: ColumnElement[bool]) -> list[int]:
-    """Ids of the cases with an item matching ``condition`` (memoised per HTTP request:
-    a page, its count and its tabs ask the same question; outside a request, fresh)."""
+def matching_case_ids(q: str) -> list[int]:
+    """PostgreSQL: ids of the cases with an item containing ``q`` (memoised per HTTP
+    request: a page, its count and its tabs ask the same question; outside a request,
+    fresh)."""
     if not has_request_context():
-        return list(db.session.scalars(select(Item.case_id).where(condition).distinct()))
+        return list(db.session.scalars(_pg_matching(q, Item.case_id)))
     memo = g.setdefault("_text_search_case_ids", {})
     if q not in memo:
-        memo[q] = list(db.session.scalars(select(Item.case_id).where(condition).distinct()))
+        memo[q] = list(db.session.scalars(_pg_matching(q, Item.case_id)))
     return list(memo[q])
