@@ -38,6 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -113,15 +114,16 @@ def _fold(text: str) -> str:
 
 # ---------------------------------------------------------------------------- links, e-mail
 
-_NOT_URL = "\\s<>\"'`\u2000-\u206f\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
-_URL_CHARS = f"[^{_NOT_URL}]"
-_TRAILING = ".,;:!?)]}'\"*-_~"
+# URLs are ASCII in running text (anything else is percent-encoded), so a URL ends at the
+# first Chinese character or symbol (℃, ㎡, full-width punctuation).
+_URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]"
+_TRAILING = ".,;:!?)]}'\"*-_~%"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
-# Top-level domains recognised without a scheme or www (a bare "附件.doc" is not a link).
+# Top-level domains recognised without a scheme or www (a bare "附件.doc" or "Co.Ltd" is
+# not a link).
 _TLDS = (
     "com|cn|net|org|gov|edu|info|biz|io|cc|co|me|tv|top|xyz|vip|shop|club|online|site|"
-    "store|tech|app|ltd|wang|ink|xin|ren|hk|tw|mo|us|uk|jp|kr|de|ru|fr|mobi|pro|asia|"
-    "work|link|live|fun|icu|cloud|love|red|group|life|today|news|video|email|art"
+    "store|tech|app|wang|ink|xin|hk|tw|mo|us|uk|jp|kr|de|ru|fr|mobi|asia|icu|cloud"
 )
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IP = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
@@ -131,14 +133,27 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63}[A-Za-z0-9_%+\-])?"
     rf"@((?:{_LABEL}\.)+[A-Za-z]{{2,24}})(?![A-Za-z0-9\-])"
 )
-_URL_WITH_SCHEME = re.compile(rf"(?i)\b(?:https?|ftp)://{_URL_CHARS}+")
+_URL_WITH_SCHEME = re.compile(rf"(?i)(?<![A-Za-z])(?:https?|ftp)://{_URL_CHARS}+")
 _URL_BARE = re.compile(
     r"(?<![A-Za-z0-9@.\-_/:])"
-    rf"(?:(?i:www)\.(?:{_LABEL}\.)*[A-Za-z]{{2,24}}|(?:{_LABEL}\.)+(?i:{_TLDS})|{_IP})"
+    rf"(?:(?i:www)\.(?:{_LABEL}\.)*[A-Za-z]{{2,24}}|(?:{_LABEL}\.)+(?i:{_TLDS})|(?P<ip>{_IP}))"
     r"(?![A-Za-z0-9\-]|\.[0-9])"
-    rf"(?::[0-9]{{1,5}})?(?:[/?#]{_URL_CHARS}*)?"
+    rf"(?P<rest>(?::[0-9]{{1,5}})?(?:[/?#]{_URL_CHARS}*)?)"
 )
 _HOST_OF_URL = re.compile(r"(?i)^(?:(?:https?|ftp)://)?(?:[^/?#@]*@)?([^/?#:]+)")
+_EMBEDDED_SCHEME = re.compile(r"(?i)(?<!=)(?:https?|ftp)://")
+# "https://x.com/.27", "…/-2012": the tail of a number the URL was glued to, not a path.
+_NUMBER_TAIL = re.compile(r"/[.\-][0-9][0-9.\-]*$")
+
+
+def _bare_ip_is_link(ip: str) -> bool:
+    """A bare dotted quad without port or path: "121.41.105.198" is a host, while clause
+    and building lists ("5.0.2.3", "46.47.48.87", "105.104.103.102") are not."""
+    octets = [int(o) for o in ip.split(".")]
+    steps = {b - a for a, b in pairwise(octets)}
+    if steps in ({1}, {-1}):
+        return False
+    return octets[0] == 10 or any(o >= 100 for o in octets)
 
 
 def host_allowed(host: str, allowed_domains: Iterable[str]) -> bool:
@@ -160,6 +175,22 @@ def _strip_trailing(folded: str, start: int, end: int) -> int:
             break
         end -= 1
     return end
+
+
+def _split_embedded(folded: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split "https://a.com/https://b.com/" (two URLs run together) at the second scheme;
+    a scheme after "=" is a parameter (?url=https://…) and stays."""
+    cuts = [m.start() for m in _EMBEDDED_SCHEME.finditer(folded, start + 1, end)]
+    bounds = [start, *cuts, end]
+    return [(a, b) for a, b in pairwise(bounds) if b > a]
+
+
+def _host_end(folded: str, start: int, end: int) -> int:
+    """Offset of the first "/" after the host (or ``end``)."""
+    scheme = folded.find("://", start, end)
+    host_start = scheme + 3 if scheme != -1 else start
+    slash = folded.find("/", host_start, end)
+    return slash if slash != -1 else end
 
 
 def _find_addresses(
@@ -188,26 +219,34 @@ def _find_addresses(
                 mask=_mask_email(text[s:e]),
             )
         )
-    for pattern in (_URL_WITH_SCHEME, _URL_BARE):
-        for m in pattern.finditer(folded):
-            s = m.start()
-            e = _strip_trailing(folded, s, m.end())
-            if taken(s, e):
-                continue
-            spans.append((s, e))
-            hm = _HOST_OF_URL.match(folded[s:e])
-            host = hm.group(1).lower() if hm else ""
-            if not host or host_allowed(host, allowed):
-                continue
-            findings.append(
-                Finding(
-                    "link",
-                    s,
-                    e,
-                    text[s:e],
-                    f"链接（{host}）不在允许的域名内，不得发布外部或商业链接，请删除",
-                )
+    candidates: list[tuple[int, int]] = []
+    for m in _URL_WITH_SCHEME.finditer(folded):
+        candidates.extend(_split_embedded(folded, m.start(), m.end()))
+    for m in _URL_BARE.finditer(folded):
+        if m.group("ip") and not m.group("rest") and not _bare_ip_is_link(m.group("ip")):
+            continue
+        candidates.extend(_split_embedded(folded, m.start(), m.end()))
+    for s, raw_end in candidates:
+        e = _strip_trailing(folded, s, raw_end)
+        tail = _NUMBER_TAIL.search(folded, s, e)
+        if tail and tail.start() == _host_end(folded, s, e):
+            e = tail.start() + 1
+        if e <= s or taken(s, e):
+            continue
+        spans.append((s, e))
+        hm = _HOST_OF_URL.match(folded[s:e])
+        host = hm.group(1).lower() if hm else ""
+        if not host or host_allowed(host, allowed):
+            continue
+        findings.append(
+            Finding(
+                "link",
+                s,
+                e,
+                text[s:e],
+                f"链接（{host}）不在允许的域名内，不得发布外部或商业链接，请删除",
             )
+        )
     return findings, spans
 
 
