@@ -135,7 +135,7 @@ _EMAIL = re.compile(
 )
 _URL_WITH_SCHEME = re.compile(rf"(?i)(?<![A-Za-z])(?:https?|ftp)://{_URL_CHARS}+")
 _URL_BARE = re.compile(
-    r"(?<![A-Za-z0-9@.\-_/:])"
+    r"(?<![A-Za-z0-9@.\-_/])"
     rf"(?:(?i:www)\.(?:{_LABEL}\.)*[A-Za-z]{{2,24}}|(?:{_LABEL}\.)+(?i:{_TLDS})|(?P<ip>{_IP}))"
     r"(?![A-Za-z0-9\-]|\.[0-9])"
     rf"(?P<rest>(?::[0-9]{{1,5}})?(?:[/?#]{_URL_CHARS}*)?)"
@@ -368,15 +368,10 @@ def _classify_run(
         if i == 0 and not plus and _glued_before(folded, first_start):
             continue
         digits = ""
-        seps: set[str] = set()
         for j in range(i, min(n, i + 6)):
             gs, ge = groups[j]
-            if j > i:
-                seps.add(folded[gs - 1])
             digits += folded[gs:ge]
             if len(digits) > 19:
-                break
-            if len(seps) > 1:
                 break
             shape = tuple(ge2 - gs2 for gs2, ge2 in groups[i : j + 1])
             at_end = j == n - 1
@@ -593,7 +588,9 @@ class WordList:
                 message = f"敏感词「{written}」，不宜发布，请删除或改写" + (
                     f"（建议：{entry.suggestion}）" if entry.suggestion else ""
                 )
-            out.append(Finding("word", s, e, written, message, suggestion=entry.suggestion))
+            # A sensitive word has advice, not a correct form: no one-click replacement.
+            fix = entry.suggestion if entry.kind == "错词" else None
+            out.append(Finding("word", s, e, written, message, suggestion=fix))
         return out
 
 
