@@ -96,8 +96,9 @@ class WordEntry:
 # --------------------------------------------------------------------------- normalisation
 
 # Full-width characters that can be part of a number, an e-mail address or a URL, made
-# half-width one for one. Full-width ，；！？（） stay: they end an address in Chinese text.
-_FW_KEEP = "０１２３４５６７８９＠．：／－＋％＿＝＆＃～"
+# half-width one for one. Full-width ，；：！？（） stay: they end an address in Chinese text
+# ("网址：www.x.com", "www.x.com：0731-…" must not read as a port).
+_FW_KEEP = "０１２３４５６７８９＠．／－＋％＿＝＆＃～"
 _TRANSLATE: dict[int, int] = {ord(c): ord(c) - 0xFEE0 for c in _FW_KEEP}
 _TRANSLATE.update({cp: cp - 0xFEE0 for cp in range(0xFF21, 0xFF3B)})  # Ａ-Ｚ
 _TRANSLATE.update({cp: cp - 0xFEE0 for cp in range(0xFF41, 0xFF5B)})  # ａ-ｚ
@@ -116,7 +117,7 @@ def _fold(text: str) -> str:
 
 # URLs are ASCII in running text (anything else is percent-encoded), so a URL ends at the
 # first Chinese character or symbol (℃, ㎡, full-width punctuation).
-_URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]"
+_URL_CHARS = r"[A-Za-z0-9\-._~:/?#@!$&()*+,;=%]"  # no [ ]: IPv6 hosts only
 _TRAILING = ".,;:!?)]}'\"*-_~%"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
 # Top-level domains recognised without a scheme or www (a bare "附件.doc" or "Co.Ltd" is
@@ -138,7 +139,7 @@ _URL_BARE = re.compile(
     r"(?<![A-Za-z0-9@.\-_/])"
     rf"(?:(?i:www)\.(?:{_LABEL}\.)*[A-Za-z]{{2,24}}|(?:{_LABEL}\.)+(?i:{_TLDS})|(?P<ip>{_IP}))"
     r"(?![A-Za-z0-9\-]|\.[0-9])"
-    rf"(?P<rest>(?::[0-9]{{1,5}})?(?:[/?#]{_URL_CHARS}*)?)"
+    rf"(?P<rest>(?::[0-9]{{1,5}}(?![0-9]))?(?:[/?#]{_URL_CHARS}*)?)"
 )
 _HOST_OF_URL = re.compile(r"(?i)^(?:(?:https?|ftp)://)?(?:[^/?#@]*@)?([^/?#:]+)")
 _EMBEDDED_SCHEME = re.compile(r"(?i)(?<!=)(?:https?|ftp)://")
