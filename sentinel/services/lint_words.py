@@ -105,12 +105,13 @@ def _table_key() -> tuple[Any, ...]:
 
 def lint_config() -> LintConfig:
     """The office's current lint configuration (cached; see the module docstring)."""
-    key = (_table_key(), allowed_domains())
+    # The database's identity is part of the key: tests and tools may hold two apps.
+    key = (str(db.engine.url), _table_key(), allowed_domains())
     with _lock:
         if _cache["key"] == key and _cache["config"] is not None:
             return _cache["config"]
     rows = db.session.scalars(select(LintWord).order_by(LintWord.id)).all()
-    config = build_config(rows, key[1])
+    config = build_config(rows, key[2])
     with _lock:
         _cache["key"], _cache["config"] = key, config
     return config
