@@ -121,6 +121,12 @@ class DefaultConfig:
     SMTP_STARTTLS = False
     SMTP_FROM = "sentinel@localhost"
     SMTP_TIMEOUT = 10
+    # Pre-publish lint (issue 13): links and e-mail addresses are allowed only on these
+    # domains and their subdomains; everything else is a finding. JSON list in the env:
+    # SENTINEL_LINT_ALLOWED_DOMAINS='["gov.cn", "example.org.cn"]'.
+    LINT_ALLOWED_DOMAINS: tuple[str, ...] | list[str] = ("gov.cn",)
+    # Word-list CSV uploads on the 错敏词 page.
+    LINT_WORDS_MAX_BYTES = 2 * 1024 * 1024
 
 
 # The placeholders DEADLINE_NOTICE_TEMPLATE may use (services/deadline_changes.py).
