@@ -10,6 +10,7 @@ from sentinel.models.import_batch import ImportBatch
 from sentinel.models.item import Item
 from sentinel.models.job_run import JobRun
 from sentinel.models.neardup import NearDupBand, NearDupSignature
+from sentinel.models.report import ReportArchive
 from sentinel.models.source import ApiToken, Source
 from sentinel.models.unit import Unit
 from sentinel.models.user import User
@@ -32,6 +33,7 @@ __all__ = [
     "OfficeHours",
     "Reminder",
     "Reply",
+    "ReportArchive",
     "Source",
     "Unit",
     "User",
