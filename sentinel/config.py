@@ -121,6 +121,10 @@ class DefaultConfig:
     SMTP_STARTTLS = False
     SMTP_FROM = "sentinel@localhost"
     SMTP_TIMEOUT = 10
+    # Reports (issue 14): the issuing office printed on reports of the whole tree, and the
+    # watchdog limit of the hourly scheduled-reports job.
+    REPORT_OFFICE_NAME = "政务新媒体办公室"
+    REPORTS_STALE_AFTER_S = 3 * 3600
 
 
 # The placeholders DEADLINE_NOTICE_TEMPLATE may use (services/deadline_changes.py).

@@ -5,10 +5,8 @@ Revises: scope_01
 Create Date: 2026-12-01 19:10:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'reports14_01'

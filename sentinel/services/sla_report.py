@@ -183,7 +183,9 @@ def _m_ack_on_time(w: Window) -> Select[Any]:
 
 
 def _m_ack_late(w: Window) -> Select[Any]:
-    return _m_acknowledged(w).where(_current_ack(), Assignment.acknowledged_at > Case.response_due_at)
+    return _m_acknowledged(w).where(
+        _current_ack(), Assignment.acknowledged_at > Case.response_due_at
+    )
 
 
 def _answered(w: Window) -> Select[Any]:
@@ -265,11 +267,15 @@ def _m_redispatched(w: Window) -> Select[Any]:
 
 
 def _m_ping_pong(w: Window) -> Select[Any]:
-    return _returns(w).with_only_columns(
-        CaseReturn.unit_id.label("unit_id"),
-        CaseReturn.case_id.label("case_id"),
-        CaseReturn.case_id.label("k"),
-    ).where(Case.return_count >= 2)
+    return (
+        _returns(w)
+        .with_only_columns(
+            CaseReturn.unit_id.label("unit_id"),
+            CaseReturn.case_id.label("case_id"),
+            CaseReturn.case_id.label("k"),
+        )
+        .where(Case.return_count >= 2)
+    )
 
 
 def _assists(w: Window) -> Select[Any]:
@@ -470,8 +476,7 @@ def column_label(key: str) -> str:
 def definitions() -> list[tuple[str, str]]:
     """(column, definition) for every column, as written on the report."""
     return [
-        (column_label(k), METRICS[k].definition if k in METRICS else DERIVED[k][1])
-        for k in COLUMNS
+        (column_label(k), METRICS[k].definition if k in METRICS else DERIVED[k][1]) for k in COLUMNS
     ]
 
 
@@ -752,4 +757,6 @@ def returned_cases(
     )
     if unit_ids is not None:
         stmt = stmt.where(CaseReturn.unit_id.in_(unit_ids))
-    return list(db.session.scalars(stmt.order_by(CaseReturn.returned_at, CaseReturn.id).limit(limit)))
+    return list(
+        db.session.scalars(stmt.order_by(CaseReturn.returned_at, CaseReturn.id).limit(limit))
+    )
