@@ -7,7 +7,7 @@ it sees it move; the file and its archive row are committed together at the end.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -64,12 +64,12 @@ def generate_report(archive_id: int) -> dict[str, Any]:
 
 
 def due_periods(today: date) -> list[tuple[str, sla_report.Period]]:
-    """(kind, period) of every periodic report whose latest period is complete by ``today``."""
-    out = []
-    for kind, period_kind in reports.KIND_PERIOD.items():
-        period = sla_report.period_of(period_kind, today - timedelta(days=1))
-        out.append((kind, period))
-    return out
+    """(kind, period) of every periodic report: the latest period complete by ``today``
+    (yesterday, last week, last month, last quarter, last year)."""
+    return [
+        (kind, sla_report.period_of(period_kind, today).previous())
+        for kind, period_kind in reports.KIND_PERIOD.items()
+    ]
 
 
 def schedule_reports(now: datetime | None = None) -> list[int]:

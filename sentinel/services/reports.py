@@ -258,11 +258,12 @@ def _overdue_list(period: Period, unit_ids: list[int] | None) -> Section:
 
 def _returned_list(period: Period, unit_ids: list[int] | None) -> Section:
     returns = sla_report.returned_cases(period, unit_ids)
-    case_titles = dict(
-        db.session.execute(
+    case_titles = {
+        case_id: title
+        for case_id, title in db.session.execute(
             select(Case.id, Case.title).where(Case.id.in_({r.case_id for r in returns}))
-        ).tuples()
-    )
+        )
+    }
     rows = [
         [
             r.case_id,
