@@ -127,6 +127,10 @@ class DefaultConfig:
     LINT_ALLOWED_DOMAINS: tuple[str, ...] | list[str] = ("gov.cn",)
     # Word-list CSV uploads on the 错敏词 page.
     LINT_WORDS_MAX_BYTES = 2 * 1024 * 1024
+    # Reports (issue 14): the issuing office printed on reports of the whole tree, and the
+    # watchdog limit of the hourly scheduled-reports job.
+    REPORT_OFFICE_NAME = "政务新媒体办公室"
+    REPORTS_STALE_AFTER_S = 3 * 3600
 
 
 # The placeholders DEADLINE_NOTICE_TEMPLATE may use (services/deadline_changes.py).

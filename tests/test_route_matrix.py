@@ -125,6 +125,13 @@ RULES: dict[str, Rule] = {
     "lint_words.disable_shipped": Rule("admin.manage", "none"),
     "lint_words.import_words": Rule("admin.manage", "none"),
     "lint_words.check": Rule("admin.manage", "none"),
+    "reports.index": Rule("report.view", "none"),
+    "reports.generate": Rule("report.generate", "picked"),
+    "reports.show": Rule("report.view", "case"),
+    "reports.status": Rule("report.view", "case"),
+    "reports.download": Rule("report.view", "case"),
+    "reports.sla": Rule("report.view", "case"),
+    "reports.cases": Rule("report.view", "case"),
 }
 
 # Who sends each request: (username, variant). "in": the target lies in the user's units
@@ -292,6 +299,26 @@ def _transport_task(w: World, variant: str) -> tuple[Case, Any]:
     task = returns.add_assist(w.actor("duty"), case, w.transport, 1)
     db.session.commit()
     return case, task
+
+
+def _report(w: World) -> Any:
+    """An archived (ready) 留言办理情况 report of the education bureau."""
+    from sentinel.services import reports
+
+    archive = reports.request_report(
+        SEED_ACTOR,
+        {
+            "kind": "sla",
+            "fmt": "xlsx",
+            "period": "month",
+            "start": "2026-11-01",
+            "end": "2026-11-30",
+            "unit_id": w.office.edu.id,
+        },
+    )
+    reports.generate(archive)
+    db.session.commit()
+    return archive
 
 
 def _failed_batch(w: World) -> Any:
@@ -630,6 +657,36 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ),
     ("lint_words.check", "POST"): lambda w, v: Req(
         "POST", "/admin/lint-words/check", {"text": "电话13800138000"}, 200, False
+    ),
+    ("reports.index", "GET"): _get("/reports/"),
+    ("reports.generate", "POST"): lambda w, v: Req(
+        "POST",
+        "/reports/",
+        {
+            "kind": "sla",
+            "fmt": "xlsx",
+            "period": "month",
+            "day": "2026-11-15",
+            "unit_id": str(w.office.edu.id),
+        },
+        302,
+        True,
+    ),
+    ("reports.show", "GET"): lambda w, v: Req("GET", f"/reports/{_report(w).id}", changes=False),
+    ("reports.status", "GET"): lambda w, v: Req(
+        "GET", f"/reports/{_report(w).id}/status", changes=False
+    ),
+    ("reports.download", "GET"): lambda w, v: Req(
+        "GET", f"/reports/{_report(w).id}/download", changes=False
+    ),
+    ("reports.sla", "GET"): lambda w, v: Req(
+        "GET", f"/reports/sla?period=month&day=2026-11-15&unit_id={w.office.edu.id}", changes=False
+    ),
+    ("reports.cases", "GET"): lambda w, v: Req(
+        "GET",
+        f"/reports/cases?metric=dispatched&unit_id={w.office.edu.id}"
+        "&start=2026-11-01&end=2026-11-30",
+        changes=False,
     ),
 }
 

@@ -1,7 +1,7 @@
 """lint_words: administrators' wrong/sensitive words for the pre-publish lint
 
 Revision ID: lint13_01
-Revises: scope_01
+Revises: perf11_01
 Create Date: 2026-12-01 19:10:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "lint13_01"
-down_revision = "scope_01"
+down_revision = "perf11_01"
 branch_labels = None
 depends_on = None
 

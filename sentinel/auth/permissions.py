@@ -53,6 +53,9 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "admin.manage": frozenset({"admin"}),
     "jobs.view": frozenset({"admin"}),
     "models.manage": frozenset({"admin"}),
+    # Reports (issue 14): generate, list and download, each limited to the user's subtree.
+    "report.view": frozenset({"admin", "duty_officer", "leader"}),
+    "report.generate": frozenset({"admin", "duty_officer", "leader"}),
 }
 
 

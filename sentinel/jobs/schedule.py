@@ -34,4 +34,7 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "retrain_models_periodic", interval_s=24 * 3600, stale_setting="RETRAIN_STALE_AFTER_S"
     ),
+    # 日监测/周研判/月报/季通报/年度报告 of the last complete periods (issue 14); hourly,
+    # idempotent: each kind and period is archived once.
+    PeriodicJob("scheduled_reports", interval_s=3600, stale_setting="REPORTS_STALE_AFTER_S"),
 )

@@ -173,6 +173,8 @@ class Assignment(Base):
     note: Mapped[str | None] = mapped_column(String(500))
     # 协办 units' own sub-deadline (services/sla.py).
     due_at: Mapped[datetime | None]
+    # When a 协办 task was marked done (its on-time rate in the reports).
+    finished_at: Mapped[datetime | None]
 
     case: Mapped[Case] = relationship(back_populates="assignments")
     unit: Mapped[Unit] = relationship()

@@ -217,6 +217,7 @@ def finish_assist(actor: Actor, case: Case, assignment: Assignment) -> None:
     if assignment.status == "done":
         raise InvalidTransition("协办任务已完成")
     assignment.status = "done"
+    assignment.finished_at = utcnow()
     db.session.flush()
     audit.record(
         actor,
