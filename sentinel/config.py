@@ -121,6 +121,15 @@ class DefaultConfig:
     SMTP_STARTTLS = False
     SMTP_FROM = "sentinel@localhost"
     SMTP_TIMEOUT = 10
+    # FAQ knowledge base (咨询问答库, services/faq.py): an approved entry is re-confirmed by
+    # its unit after this many days; overdue units are reminded every N days; a suggestion
+    # whose question (or answer) is this similar to an entry updates it instead.
+    FAQ_REVIEW_DAYS = 365
+    FAQ_REMIND_EVERY_DAYS = 7
+    FAQ_DUPLICATE_THRESHOLD = 0.6
+    FAQ_STALE_AFTER_S = 3 * 24 * 3600  # the daily review reminder
+    # The public FAQ page (no login): requests per client address.
+    FAQ_PUBLIC_RATE_LIMIT = "30 per minute"
 
 
 # The placeholders DEADLINE_NOTICE_TEMPLATE may use (services/deadline_changes.py).

@@ -53,6 +53,10 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "admin.manage": frozenset({"admin"}),
     "jobs.view": frozenset({"admin"}),
     "models.manage": frozenset({"admin"}),
+    # FAQ knowledge base (咨询问答库): every staff role reads approved entries; the office
+    # and reviewers approve suggestions, re-confirm, import and export, for their units.
+    "faq.view": ALL_ROLES,
+    "faq.approve": frozenset({"admin", "duty_officer", "reviewer"}),
 }
 
 
