@@ -34,4 +34,6 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "retrain_models_periodic", interval_s=24 * 3600, stale_setting="RETRAIN_STALE_AFTER_S"
     ),
+    # FAQ entries past their review-by date: remind their units (issue 15).
+    PeriodicJob("faq_review_reminders", interval_s=24 * 3600, stale_setting="FAQ_STALE_AFTER_S"),
 )

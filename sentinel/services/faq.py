@@ -35,7 +35,7 @@ from sentinel.timefmt import to_local
 
 OBJECT = "faq_entry"
 MAX_QUESTION = 500
-MAX_ANSWER = 5000
+MAX_ANSWER = 20000
 CONSULTATION = "咨询"
 
 # ----------------------------------------------------------------- settings
