@@ -183,8 +183,10 @@ def import_upload() -> Response:
 
     done = submit(
         run,
-        lambda r: f"导入完成：新增 {r.created} 条，更新 {r.updated} 条，"
-        f"未变 {r.unchanged} 条，跳过 {len(r.errors)} 行",
+        lambda r: (
+            f"导入完成：新增 {r.created} 条，更新 {r.updated} 条，"
+            f"未变 {r.unchanged} 条，跳过 {len(r.errors)} 行"
+        ),
     )
     if done is not None:
         for error in done.value.errors[:10]:
