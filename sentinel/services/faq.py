@@ -87,7 +87,7 @@ def condense_question(texts: list[str], limit: int = 120) -> str:
         return ""
     for i, s in enumerate(sentences):
         if _QUESTION_MARK.search(s):
-            if len(s) < 12 and i > 0:
+            if len(s) < 8 and i > 0:
                 s = sentences[i - 1] + s
             return s[:limit]
     return sentences[0][:limit]
@@ -98,7 +98,7 @@ def condense_question(texts: list[str], limit: int = 120) -> str:
 
 @dataclass
 class _Built:
-    version: int
+    version: tuple[int, datetime | None]
     index: FaqIndex
     ids: np.ndarray
     public: np.ndarray
@@ -112,16 +112,23 @@ _lock = threading.Lock()
 _NO_END = date.max.toordinal()
 
 
-def index_version() -> int:
-    """The knowledge base's version: the newest version row (every change writes one)."""
-    return db.session.scalar(select(func.max(FaqVersion.id))) or 0
+def index_version() -> tuple[int, datetime | None]:
+    """The knowledge base's version: the newest version row (every change writes one).
+
+    Its time is part of the version because ids can be reused once rows are deleted
+    (a restored backup, a test database emptied between tests).
+    """
+    row = db.session.execute(
+        select(FaqVersion.id, FaqVersion.created_at).order_by(FaqVersion.id.desc()).limit(1)
+    ).first()
+    return (row.id, row.created_at) if row is not None else (0, None)
 
 
 def _cache_key() -> str:
     return str(db.engine.url)
 
 
-def _build(version: int) -> _Built:
+def _build(version: tuple[int, datetime | None]) -> _Built:
     rows = db.session.execute(
         select(
             FaqEntry.id,
@@ -318,7 +325,8 @@ def suggest_from_answer(case: Case, reply: Reply, actor: Actor) -> FaqEntry | No
     exists = db.session.scalar(select(FaqSource.id).where(FaqSource.case_id == case.id))
     if exists is not None:
         return None
-    question = condense_question([i.text_normalised or i.text for i in case.items])
+    # The question is shown to people: condensed from the received (verbatim) text.
+    question = condense_question([i.text or i.text_normalised for i in case.items])
     if not question:
         return None
     answer = reply.body.strip()[:MAX_ANSWER]
