@@ -26,9 +26,7 @@ sys.path.insert(0, ROOT)
 
 from classifiers.faq_search import FaqIndex, SearchSettings, char_ngrams  # noqa: E402
 
-DATA = os.environ.get(
-    "SENTINEL_GOV_REPLIES", "/work/shared/datasets/gov_replies/messages_with_replies.csv"
-)
+DATA = os.path.join(ROOT, "data", "gov_replies", "messages_with_replies.csv")
 
 
 def load(path: str = DATA) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -114,12 +115,32 @@ class SearchSettings:
     answer_chars: int = 400
     query_chars: int = 1500
     tfidf_weight: float = 0.3
+    # The TF-IDF signal reads the question and the answer's opening only (its cost grows
+    # with every character; the opening restates the question).
+    tfidf_answer_chars: int = 150
+    # Query terms found in more than this share of entries (and in more than
+    # ``max_df_floor`` entries, so small knowledge bases lose nothing) are skipped: their
+    # BM25 weight is near zero and their postings are the longest (most of a query's cost).
+    max_df: float = 0.2
+    max_df_floor: int = 500
+
+
+def analyse(question: str, answer: str, settings: SearchSettings | None = None) -> str:
+    """An entry's BM25 terms, serialised: question terms, a tab, answer terms.
+
+    Stored beside the entry when it is written, so building the index never segments
+    text again (jieba is most of the cost of indexing).
+    """
+    settings = settings or SearchSettings()
+    q = " ".join(terms(question))
+    a = " ".join(terms(clean(answer)[: settings.answer_chars]))
+    return q + "\t" + a
 
 
 @dataclass
 class _Field:
     vocab: dict[str, int]
-    idf: np.ndarray
+    df: np.ndarray
     matrix: sparse.csr_matrix  # terms × docs: one row gathered per query term
 
 
@@ -127,46 +148,38 @@ def _bm25_field(docs: Sequence[list[str]], k1: float, b: float) -> _Field:
     vocab: dict[str, int] = {}
     rows: list[int] = []
     cols: list[int] = []
-    vals: list[float] = []
-    lengths = np.array([len(d) for d in docs], dtype=np.float64)
+    tfs: list[int] = []
+    lengths = np.fromiter((len(d) for d in docs), dtype=np.float64, count=len(docs))
     avgdl = float(lengths.mean()) if len(docs) and lengths.sum() else 1.0
-    df: dict[int, int] = {}
     for j, doc in enumerate(docs):
-        counts: dict[int, int] = {}
-        for t in doc:
-            i = vocab.setdefault(t, len(vocab))
-            counts[i] = counts.get(i, 0) + 1
-        norm = k1 * (1 - b + b * lengths[j] / avgdl)
-        for i, tf in counts.items():
-            rows.append(i)
-            cols.append(j)
-            vals.append(tf * (k1 + 1) / (tf + norm))
-            df[i] = df.get(i, 0) + 1
+        counts = Counter(doc)
+        ids = [vocab.setdefault(t, len(vocab)) for t in counts]
+        rows.extend(ids)
+        cols.extend([j] * len(ids))
+        tfs.extend(counts.values())
     n = len(docs)
-    idf = np.zeros(len(vocab), dtype=np.float32)
-    for i, d in df.items():
-        idf[i] = math.log(1 + (n - d + 0.5) / (d + 0.5))
-    data = np.array(vals, dtype=np.float32) * idf[np.array(rows, dtype=np.int64)] if rows else []
-    matrix = sparse.csr_matrix((data, (rows, cols)), shape=(len(vocab), n), dtype=np.float32)
-    return _Field(vocab, idf, matrix)
+    r = np.array(rows, dtype=np.int64)
+    c = np.array(cols, dtype=np.int64)
+    tf = np.array(tfs, dtype=np.float32)
+    df = np.bincount(r, minlength=len(vocab)) if len(r) else np.zeros(len(vocab), np.int64)
+    idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+    norm = (k1 * (1 - b + b * lengths / avgdl)).astype(np.float32)
+    data = tf * (k1 + 1) / (tf + norm[c]) * idf[r] if len(r) else tf
+    matrix = sparse.csr_matrix((data, (r, c)), shape=(len(vocab), n), dtype=np.float32)
+    return _Field(vocab, df, matrix)
 
 
-def _query_vector(field_: _Field, query_terms: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+def _field_scores(field_: _Field, query_terms: list[str], n: int, max_df: int) -> np.ndarray:
     counts: dict[int, int] = {}
     for t in query_terms:
         i = field_.vocab.get(t)
-        if i is not None:
+        if i is not None and field_.df[i] <= max_df:
             counts[i] = counts.get(i, 0) + 1
+    if not counts:
+        return np.zeros(n, dtype=np.float32)
     idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
     # Query term frequency saturates quickly: a word repeated in a rant is not 5× the evidence.
     qtf = np.fromiter((1 + math.log(c) for c in counts.values()), np.float32, len(counts))
-    return idx, qtf
-
-
-def _field_scores(field_: _Field, query_terms: list[str], n: int) -> np.ndarray:
-    idx, qtf = _query_vector(field_, query_terms)
-    if not len(idx):
-        return np.zeros(n, dtype=np.float32)
     return np.asarray(field_.matrix[idx].T @ qtf).ravel()
 
 
@@ -180,14 +193,16 @@ class FaqIndex:
     _answer: _Field | None = None
     _tfidf: object | None = None
     _tfidf_matrix: sparse.csr_matrix | None = None
+    _tfidf_min_idf: float = 0.0
 
     @classmethod
     def build(
         cls,
-        entries: Iterable[tuple[object, str, str]],
+        entries: Iterable[tuple[object, str, str] | tuple[object, str, str, str | None]],
         settings: SearchSettings | None = None,
     ) -> FaqIndex:
-        """Index ``(key, question, answer)`` triples."""
+        """Index ``(key, question, answer)`` or ``(key, question, answer, analysed)``
+        tuples (``analysed`` from :func:`analyse`; computed here when missing)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         settings = settings or SearchSettings()
@@ -195,25 +210,32 @@ class FaqIndex:
         q_docs: list[list[str]] = []
         a_docs: list[list[str]] = []
         texts: list[str] = []
-        for key, question, answer in entries:
-            answer = clean(answer)[: settings.answer_chars]
+        for entry in entries:
+            key, question, answer = entry[0], entry[1], entry[2]
+            analysed = entry[3] if len(entry) > 3 else None  # type: ignore[misc]
+            if not analysed or "\t" not in analysed:
+                analysed = analyse(question, answer, settings)
+            q_terms, a_terms = analysed.split("\t", 1)
             keys.append(key)
-            q_docs.append(terms(question))
-            a_docs.append(terms(answer))
-            texts.append(question + " " + answer)
+            q_docs.append(q_terms.split())
+            a_docs.append(a_terms.split())
+            texts.append(question + " " + clean(answer)[: settings.tfidf_answer_chars])
         index = cls(keys, settings)
         index._question = _bm25_field(q_docs, settings.k1, settings.b)
         index._answer = _bm25_field(a_docs, settings.k1, settings.b)
         if keys and settings.tfidf_weight:
-            vec = TfidfVectorizer(
-                analyzer=char_ngrams, sublinear_tf=True, min_df=1, dtype=np.float32
-            )
+            vec = TfidfVectorizer(analyzer=char_ngrams, sublinear_tf=True, dtype=np.float32)
             index._tfidf_matrix = vec.fit_transform(texts).T.tocsr()  # grams × docs
             index._tfidf = vec
+            n = len(keys)
+            index._tfidf_min_idf = math.log((1 + n) / (1 + index._max_df_count())) + 1
         return index
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def _max_df_count(self) -> int:
+        return max(self.settings.max_df_floor, int(self.settings.max_df * len(self.keys)))
 
     def scores(self, query: str) -> np.ndarray:
         """One relevance score per indexed entry (same order as ``keys``)."""
@@ -224,18 +246,20 @@ class FaqIndex:
         query = query[: s.query_chars]
         q_terms = terms(query)
         assert self._question is not None and self._answer is not None
-        bm25 = s.question_weight * _field_scores(self._question, q_terms, n)
-        bm25 += s.answer_weight * _field_scores(self._answer, q_terms, n)
-        top = float(bm25.max()) if n else 0.0
+        max_df = self._max_df_count()
+        bm25 = s.question_weight * _field_scores(self._question, q_terms, n, max_df)
+        bm25 += s.answer_weight * _field_scores(self._answer, q_terms, n, max_df)
+        top = float(bm25.max())
         if top > 0:
             bm25 /= top
         if self._tfidf is not None and self._tfidf_matrix is not None:
             vec = self._tfidf.transform([query])  # type: ignore[attr-defined]
-            if vec.nnz:
-                cos = np.asarray(
-                    self._tfidf_matrix[vec.indices].T @ vec.data.astype(np.float32)
-                ).ravel()
-                # Rows of the matrix are L2-normalised per document already (TfidfVectorizer).
+            keep = self._tfidf.idf_[vec.indices] >= self._tfidf_min_idf  # type: ignore[attr-defined]
+            if keep.any():
+                idx, val = vec.indices[keep], vec.data[keep].astype(np.float32)
+                # Document rows are L2-normalised by the vectorizer: this is the cosine
+                # restricted to the informative grams.
+                cos = np.asarray(self._tfidf_matrix[idx].T @ val).ravel()
                 cmax = float(cos.max())
                 if cmax > 0:
                     bm25 += s.tfidf_weight * cos / cmax

@@ -437,7 +437,9 @@ class TestCsrf:
 
 # --- search quality on the held-out half of gov_replies ----------------------------------
 
-DATA = "/work/shared/datasets/gov_replies/messages_with_replies.csv"
+DATA = os.path.join(
+    os.path.dirname(os.path.dirname(__file__)), "data", "gov_replies", "messages_with_replies.csv"
+)
 
 
 @pytest.mark.skipif(not os.path.exists(DATA), reason="gov_replies data set not present")

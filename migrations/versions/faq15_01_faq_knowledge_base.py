@@ -32,6 +32,7 @@ def upgrade():
         sa.Column("external_ref", sa.String(length=64), nullable=True),
         sa.Column("updates_id", sa.Integer(), nullable=True),
         sa.Column("similarity", sa.Float(), nullable=True),
+        sa.Column("search_terms", sa.Text(), nullable=True),
         sa.Column("use_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),

@@ -53,6 +53,9 @@ class FaqEntry(Base):
     # A pending suggestion that proposes new text for this existing entry.
     updates_id: Mapped[int | None] = mapped_column(ForeignKey("faq_entries.id"), index=True)
     similarity: Mapped[float | None]
+    # The search terms (classifiers.faq_search.analyse), written with the text, so the
+    # in-process index is built without segmenting 50,000 texts again.
+    search_terms: Mapped[str | None] = mapped_column(Text)
     use_count: Mapped[int] = mapped_column(default=0, server_default="0")
     version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

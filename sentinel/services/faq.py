@@ -22,7 +22,7 @@ import numpy as np
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from classifiers.faq_search import FaqIndex, clean, similarity
+from classifiers.faq_search import FaqIndex, analyse, clean, similarity
 from classifiers.tabular import iter_dicts, read_table
 from sentinel.auth.permissions import Actor
 from sentinel.errors import InvalidTransition, NotFound, ValidationFailed
@@ -134,6 +134,7 @@ def _build(version: tuple[int, datetime | None]) -> _Built:
             FaqEntry.id,
             FaqEntry.question,
             FaqEntry.answer,
+            FaqEntry.search_terms,
             FaqEntry.visibility,
             FaqEntry.valid_from,
             FaqEntry.review_by,
@@ -141,7 +142,7 @@ def _build(version: tuple[int, datetime | None]) -> _Built:
         .where(FaqEntry.status == "approved")
         .order_by(FaqEntry.id)
     ).all()
-    index = FaqIndex.build((r.id, r.question, r.answer) for r in rows)
+    index = FaqIndex.build((r.id, r.question, r.answer, r.search_terms) for r in rows)
     return _Built(
         version=version,
         index=index,
@@ -264,6 +265,8 @@ def public_topics() -> list[tuple[str, int]]:
 
 
 def _snapshot(entry: FaqEntry, change: str, actor: Actor) -> None:
+    """Write the entry's search terms and a version row (every change goes through here)."""
+    entry.search_terms = analyse(entry.question, entry.answer)
     db.session.flush()  # the entry's id
     db.session.add(
         FaqVersion(
