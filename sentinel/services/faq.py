@@ -172,10 +172,14 @@ def current_index() -> _Built:
     return built
 
 
-def search_ids(query: str, top: int = 10, *, public_only: bool = False) -> list[int]:
+def search_ids(
+    query: str, top: int = 10, *, public_only: bool = False, min_share: float = 0.0
+) -> list[int]:
     """Approved entry ids for ``query``, best first (public and current only if asked).
 
     The one search behind the public page, triage suggestions and ``sentinel faq search``.
+    ``min_share`` drops results scoring below that share of the best one (pages show
+    only real matches; the CLI asks for the full top ``top``).
     """
     query = (query or "").strip()
     if not query or top <= 0:
@@ -191,7 +195,8 @@ def search_ids(query: str, top: int = 10, *, public_only: bool = False) -> list[
     top = min(top, len(scores))
     part = np.argpartition(-scores, top - 1)[:top]
     order = part[np.argsort(-scores[part], kind="stable")]
-    return [int(built.ids[i]) for i in order if scores[i] > 0]
+    floor = max(0.0, float(scores[order[0]]) * min_share) if len(order) else 0.0
+    return [int(built.ids[i]) for i in order if scores[i] > 0 and scores[i] >= floor]
 
 
 def _entries_in_order(ids: list[int]) -> list[FaqEntry]:
@@ -201,9 +206,15 @@ def _entries_in_order(ids: list[int]) -> list[FaqEntry]:
     return [found[i] for i in ids if i in found]
 
 
-def search(query: str, top: int = 10, *, public_only: bool = False) -> list[FaqEntry]:
-    """Approved entries for ``query``, best first."""
-    return _entries_in_order(search_ids(query, top, public_only=public_only))
+# Pages show results scoring at least this share of the best match.
+PAGE_MIN_SHARE = 0.5
+
+
+def search(
+    query: str, top: int = 10, *, public_only: bool = False, min_share: float = PAGE_MIN_SHARE
+) -> list[FaqEntry]:
+    """Approved entries for ``query``, best first (weak matches left out, see search_ids)."""
+    return _entries_in_order(search_ids(query, top, public_only=public_only, min_share=min_share))
 
 
 def case_query(case: Case) -> str:
@@ -307,7 +318,7 @@ def find_close_match(question: str, answer: str = "") -> tuple[FaqEntry, float] 
     """
     threshold = float(_cfg("FAQ_DUPLICATE_THRESHOLD"))
     best: tuple[FaqEntry, float] | None = None
-    for entry in search(question + "\n" + answer[:200], 5):
+    for entry in search(question + "\n" + answer[:200], 5, min_share=0.0):
         sim = similarity(question, entry.question)
         if answer:
             sim = max(sim, similarity(clean(answer)[:300], clean(entry.answer)[:300]))
