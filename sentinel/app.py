@@ -105,6 +105,9 @@ def register_blueprints(app: Flask) -> None:
     from sentinel.web import reports
 
     app.register_blueprint(reports.bp)
+    from sentinel.web import faq
+
+    faq.init_app(app)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

@@ -470,9 +470,10 @@ COMMANDS = (
 
 
 def register(app: Flask) -> None:
-    from sentinel import deadline_cli, lint_cli, report_cli
+    from sentinel import deadline_cli, faq_cli, lint_cli, report_cli
 
-    for command in COMMANDS + deadline_cli.COMMANDS + lint_cli.COMMANDS + report_cli.COMMANDS:
+    extra = deadline_cli.COMMANDS + lint_cli.COMMANDS + report_cli.COMMANDS + faq_cli.COMMANDS
+    for command in COMMANDS + extra:
         app.cli.add_command(command)
     for command in model_commands():
         app.cli.add_command(command)

@@ -131,6 +131,15 @@ class DefaultConfig:
     # watchdog limit of the hourly scheduled-reports job.
     REPORT_OFFICE_NAME = "政务新媒体办公室"
     REPORTS_STALE_AFTER_S = 3 * 3600
+    # FAQ knowledge base (咨询问答库, services/faq.py): an approved entry is re-confirmed by
+    # its unit after this many days; overdue units are reminded every N days; a suggestion
+    # whose question (or answer) is this similar to an entry updates it instead.
+    FAQ_REVIEW_DAYS = 365
+    FAQ_REMIND_EVERY_DAYS = 7
+    FAQ_DUPLICATE_THRESHOLD = 0.6
+    FAQ_STALE_AFTER_S = 3 * 24 * 3600  # the daily review reminder
+    # The public FAQ page (no login): requests per client address.
+    FAQ_PUBLIC_RATE_LIMIT = "30 per minute"
 
 
 # The placeholders DEADLINE_NOTICE_TEMPLATE may use (services/deadline_changes.py).

@@ -690,6 +690,77 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ),
 }
 
+# FAQ knowledge base (issue 15): entries belong to a unit; approving, re-confirming and
+# retiring need the entry's unit in the user's scope (404 otherwise).
+RULES.update(
+    {
+        "faq.public_index": Rule(None, "public"),
+        "faq.kb_index": Rule("faq.view", "none"),
+        "faq.queue": Rule("faq.approve", "none"),
+        "faq.decide": Rule("faq.approve", "case"),
+        "faq.review_list": Rule("faq.approve", "none"),
+        "faq.reconfirm": Rule("faq.approve", "case"),
+        "faq.retire": Rule("faq.approve", "case"),
+        "faq.export": Rule("faq.approve", "none"),
+        "faq.import_upload": Rule("faq.approve", "none"),
+        "faq.use_answer": Rule("case.draft", "lead"),
+    }
+)
+
+
+def _faq_entry(w: World, status: str, overdue: bool = False) -> Any:
+    from sentinel.models import FaqEntry
+
+    n = w.next()
+    entry = FaqEntry(
+        question=f"第{n}号问题：路灯坏了找谁修？",
+        answer="请拨打城管热线报修。",
+        unit_id=w.office.edu.id,
+        status=status,
+        visibility="internal" if status == "approved" else "draft",
+        review_by=(utcnow() - timedelta(days=3)).date() if overdue else None,
+    )
+    db.session.add(entry)
+    db.session.commit()
+    return entry
+
+
+def _faq_post(status: str, action: str, data: dict[str, Any], overdue: bool = False) -> Scenario:
+    def build(w: World, variant: str) -> Req:
+        entry = _faq_entry(w, status, overdue)
+        return Req("POST", f"/kb/{entry.id}/{action}", dict(data), 302, True)
+
+    return build
+
+
+def _faq_import(w: World, variant: str) -> Req:
+    data = f"编号,问题,答案\nM{w.next()},路灯坏了找谁修？,请拨打城管热线报修。\n".encode()
+    return Req("POST", "/kb/import", {"file": (io.BytesIO(data), "faq.csv")}, 302, True)
+
+
+def _faq_use(w: World, variant: str) -> Req:
+    case = w.case("acknowledged", assist=variant == "assist")
+    entry = _faq_entry(w, "approved")
+    return Req("POST", f"/cases/{case.id}/faq/{entry.id}/use", {}, 302, True)
+
+
+SCENARIOS.update(
+    {
+        ("faq.public_index", "GET"): _get("/faq?q=路灯"),
+        ("faq.kb_index", "GET"): _get("/kb?q=路灯"),
+        ("faq.queue", "GET"): _get("/kb/queue"),
+        ("faq.decide", "POST"): _faq_post(
+            "pending", "decide", {"decision": "approve", "visibility": "internal"}
+        ),
+        ("faq.review_list", "GET"): _get("/kb/review"),
+        ("faq.reconfirm", "POST"): _faq_post("approved", "reconfirm", {}, overdue=True),
+        ("faq.retire", "POST"): _faq_post("approved", "retire", {}),
+        ("faq.export", "GET"): _get("/kb/export"),
+        ("faq.import_upload", "POST"): _faq_import,
+        ("faq.use_answer", "POST"): _faq_use,
+    }
+)
+
 # --------------------------------------------------------------------------- the checks
 
 

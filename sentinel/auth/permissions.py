@@ -56,6 +56,10 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # Reports (issue 14): generate, list and download, each limited to the user's subtree.
     "report.view": frozenset({"admin", "duty_officer", "leader"}),
     "report.generate": frozenset({"admin", "duty_officer", "leader"}),
+    # FAQ knowledge base (咨询问答库): every staff role reads approved entries; the office
+    # and reviewers approve suggestions, re-confirm, import and export, for their units.
+    "faq.view": ALL_ROLES,
+    "faq.approve": frozenset({"admin", "duty_officer", "reviewer"}),
 }
 
 

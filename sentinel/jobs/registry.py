@@ -25,6 +25,7 @@ JOB_MODULES = (
     "sentinel.jobs.deadlines",
     "sentinel.jobs.neardup",
     "sentinel.jobs.reports",
+    "sentinel.jobs.faq",
 )
 
 

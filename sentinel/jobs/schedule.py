@@ -37,4 +37,6 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     # 日监测/周研判/月报/季通报/年度报告 of the last complete periods (issue 14); hourly,
     # idempotent: each kind and period is archived once.
     PeriodicJob("scheduled_reports", interval_s=3600, stale_setting="REPORTS_STALE_AFTER_S"),
+    # FAQ entries past their review-by date: remind their units (issue 15).
+    PeriodicJob("faq_review_reminders", interval_s=24 * 3600, stale_setting="FAQ_STALE_AFTER_S"),
 )

@@ -6,6 +6,7 @@ from sentinel.models.calendar import OfficeHours, WorkCalendar
 from sentinel.models.case import Assignment, Case, Reply
 from sentinel.models.correction import LabelCorrection
 from sentinel.models.deadline import CaseReturn, DeadlineChange, DeadlineRule, Reminder
+from sentinel.models.faq import FaqEntry, FaqSource, FaqUse, FaqVersion
 from sentinel.models.import_batch import ImportBatch
 from sentinel.models.item import Item
 from sentinel.models.job_run import JobRun
@@ -25,6 +26,10 @@ __all__ = [
     "CaseReturn",
     "DeadlineChange",
     "DeadlineRule",
+    "FaqEntry",
+    "FaqSource",
+    "FaqUse",
+    "FaqVersion",
     "ImportBatch",
     "Item",
     "JobRun",

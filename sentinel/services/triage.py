@@ -17,7 +17,7 @@ from sentinel.errors import Forbidden, InvalidTransition, NotFound, ValidationFa
 from sentinel.extensions import db
 from sentinel.models import Assignment, Case, Item, Reply, Unit, User, utcnow
 from sentinel.models.case import CASE_STATUSES, NOISE_REASONS
-from sentinel.services import audit, sla
+from sentinel.services import audit, faq, sla
 
 
 @dataclass(frozen=True)
@@ -266,6 +266,7 @@ def answer(actor: Actor, case: Case, body: str | None = None) -> Reply:
             assignment.status = "done"
     db.session.flush()
     record_transition(actor, case, t, reply_id=draft.id)
+    faq.suggest_from_answer(case, draft, actor)  # issue 15: answered 咨询 → pending FAQ entry
     return draft
 
 

@@ -1,0 +1,758 @@
+"""FAQ knowledge base (咨询问答库): suggestions from answered 咨询 cases, approval, search,
+uses, periodic re-confirmation, import and export.
+
+Search runs on an in-process index (``classifiers.faq_search.FaqIndex``) of every approved
+entry, built from the database and rebuilt when the knowledge base changed: every change
+writes a ``FaqVersion`` row, so the newest version id is the index's version, read with
+one primary-key lookup per search. Visibility and validity are filtered after scoring
+(an array mask), so one index serves the public page, triage and the CLI alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from flask import current_app
+from sqlalchemy import func, or_, select
+
+from classifiers.faq_search import FaqIndex, analyse, clean, similarity
+from classifiers.tabular import iter_dicts, read_table
+from sentinel.auth.permissions import Actor
+from sentinel.errors import InvalidTransition, NotFound, ValidationFailed
+from sentinel.extensions import db
+from sentinel.models import Case, Reply, User, utcnow
+from sentinel.models.faq import FAQ_VISIBILITIES, FaqEntry, FaqSource, FaqUse, FaqVersion
+from sentinel.models.unit import Unit
+from sentinel.services import audit, mailer
+from sentinel.timefmt import to_local
+
+OBJECT = "faq_entry"
+MAX_QUESTION = 500
+MAX_ANSWER = 20000
+CONSULTATION = "咨询"
+
+# ----------------------------------------------------------------- settings
+
+
+def _cfg(name: str) -> Any:
+    return current_app.config[name]
+
+
+def local_date(moment: datetime) -> date:
+    """The calendar date of ``moment`` in the office's time zone."""
+    local = to_local(moment)
+    assert local is not None
+    return local.date()
+
+
+def today() -> date:
+    """Today in the office's time zone (validity dates are calendar dates there)."""
+    return local_date(utcnow())
+
+
+# ----------------------------------------------------------------- condensing a question
+
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?")
+_QUESTION_MARK = re.compile(
+    r"[？?]|吗|请问|咨询|如何|怎么|怎样|是否|能否|可否|可不可以|能不能|哪里|哪儿|哪些|"
+    r"什么|多少|何时|几时|啥时候|什么时候"
+)
+_LEADING = re.compile(
+    r"^(尊敬的[^，,：:]{0,12}[，,：:]|您好[，,！!]?|你好[，,！!]?|领导[，,：:]?)+"
+)
+
+
+def condense_question(texts: list[str], limit: int = 120) -> str:
+    """The question of a consultation: the first sentence(s) that ask something.
+
+    Salutations, whitespace and closing thanks are dropped; when no sentence asks (no
+    question word or mark), the first sentence stands for the question. A question that
+    is very short gets its preceding sentence as context.
+    """
+    sentences: list[str] = []
+    for text in texts:
+        flat = re.sub(r"\s+", " ", text or "").strip()
+        for m in _SENTENCE.finditer(flat):
+            s = _LEADING.sub("", m.group(0).strip()).strip(" ，,")
+            if s and not re.fullmatch(r"(谢谢|感谢|麻烦了|辛苦了)[^。！!]*[。！!]?", s):
+                sentences.append(s)
+    if not sentences:
+        return ""
+    for i, s in enumerate(sentences):
+        if _QUESTION_MARK.search(s):
+            if len(s) < 8 and i > 0:
+                s = sentences[i - 1] + s
+            return s[:limit]
+    return sentences[0][:limit]
+
+
+# ----------------------------------------------------------------- the search index
+
+
+@dataclass
+class _Built:
+    version: tuple[int, datetime | None]
+    index: FaqIndex
+    ids: np.ndarray
+    public: np.ndarray
+    valid_from: np.ndarray  # date ordinals; 0 when unset
+    review_by: np.ndarray  # date ordinals; a large number when unset
+    questions: dict[int, str] = field(default_factory=dict)
+
+
+_cache: dict[str, _Built] = {}
+_lock = threading.Lock()
+_NO_END = date.max.toordinal()
+
+
+def index_version() -> tuple[int, datetime | None]:
+    """The knowledge base's version: the newest version row (every change writes one).
+
+    Its time is part of the version because ids can be reused once rows are deleted
+    (a restored backup, a test database emptied between tests).
+    """
+    row = db.session.execute(
+        select(FaqVersion.id, FaqVersion.created_at).order_by(FaqVersion.id.desc()).limit(1)
+    ).first()
+    return (row.id, row.created_at) if row is not None else (0, None)
+
+
+def _cache_key() -> str:
+    return str(db.engine.url)
+
+
+def _build(version: tuple[int, datetime | None]) -> _Built:
+    rows = db.session.execute(
+        select(
+            FaqEntry.id,
+            FaqEntry.question,
+            FaqEntry.answer,
+            FaqEntry.search_terms,
+            FaqEntry.visibility,
+            FaqEntry.valid_from,
+            FaqEntry.review_by,
+        )
+        .where(FaqEntry.status == "approved")
+        .order_by(FaqEntry.id)
+    ).all()
+    index = FaqIndex.build((r.id, r.question, r.answer, r.search_terms) for r in rows)
+    return _Built(
+        version=version,
+        index=index,
+        ids=np.array([r.id for r in rows], dtype=np.int64),
+        public=np.array([r.visibility == "public" for r in rows], dtype=bool),
+        valid_from=np.array(
+            [r.valid_from.toordinal() if r.valid_from else 0 for r in rows], dtype=np.int64
+        ),
+        review_by=np.array(
+            [r.review_by.toordinal() if r.review_by else _NO_END for r in rows], dtype=np.int64
+        ),
+        questions={r.id: r.question for r in rows},
+    )
+
+
+def current_index() -> _Built:
+    """The index of approved entries, rebuilt when the knowledge base changed."""
+    version = index_version()
+    key = _cache_key()
+    built = _cache.get(key)
+    if built is not None and built.version == version:
+        return built
+    with _lock:
+        built = _cache.get(key)
+        if built is None or built.version != version:
+            built = _cache[key] = _build(version)
+    return built
+
+
+def search_ids(
+    query: str, top: int = 10, *, public_only: bool = False, min_share: float = 0.0
+) -> list[int]:
+    """Approved entry ids for ``query``, best first (public and current only if asked).
+
+    The one search behind the public page, triage suggestions and ``sentinel faq search``.
+    ``min_share`` drops results scoring below that share of the best one (pages show
+    only real matches; the CLI asks for the full top ``top``).
+    """
+    query = (query or "").strip()
+    if not query or top <= 0:
+        return []
+    built = current_index()
+    if not len(built.ids):
+        return []
+    scores = built.index.scores(query)
+    if public_only:
+        day = today().toordinal()
+        mask = built.public & (built.valid_from <= day) & (built.review_by >= day)
+        scores = np.where(mask, scores, 0.0)
+    top = min(top, len(scores))
+    part = np.argpartition(-scores, top - 1)[:top]
+    order = part[np.argsort(-scores[part], kind="stable")]
+    floor = max(0.0, float(scores[order[0]]) * min_share) if len(order) else 0.0
+    return [int(built.ids[i]) for i in order if scores[i] > 0 and scores[i] >= floor]
+
+
+def _entries_in_order(ids: list[int]) -> list[FaqEntry]:
+    if not ids:
+        return []
+    found = {e.id: e for e in db.session.scalars(select(FaqEntry).where(FaqEntry.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+# Pages show results scoring at least this share of the best match.
+PAGE_MIN_SHARE = 0.5
+
+
+def search(
+    query: str, top: int = 10, *, public_only: bool = False, min_share: float = PAGE_MIN_SHARE
+) -> list[FaqEntry]:
+    """Approved entries for ``query``, best first (weak matches left out, see search_ids)."""
+    return _entries_in_order(search_ids(query, top, public_only=public_only, min_share=min_share))
+
+
+def case_query(case: Case) -> str:
+    """What a case asks, as a search query: its items' normalised texts."""
+    return "\n".join((i.text_normalised or i.text or "") for i in case.items[:5])
+
+
+def suggestions_for_case(case: Case, top: int = 3) -> list[FaqEntry]:
+    """The best matching approved entries for a case (triage and drafting)."""
+    return search(case_query(case), top)
+
+
+def is_current(entry: FaqEntry, day: date | None = None) -> bool:
+    """Valid today: valid_from <= today <= review_by (either may be unset)."""
+    day = day or today()
+    return (entry.valid_from is None or entry.valid_from <= day) and (
+        entry.review_by is None or day <= entry.review_by
+    )
+
+
+def public_entries(topic: str | None = None, limit: int = 200) -> list[FaqEntry]:
+    """Public, approved, current entries (the public page without a query)."""
+    day = today()
+    stmt = (
+        select(FaqEntry)
+        .where(
+            FaqEntry.status == "approved",
+            FaqEntry.visibility == "public",
+            or_(FaqEntry.valid_from.is_(None), FaqEntry.valid_from <= day),
+            or_(FaqEntry.review_by.is_(None), FaqEntry.review_by >= day),
+        )
+        .order_by(FaqEntry.use_count.desc(), FaqEntry.id.desc())
+        .limit(limit)
+    )
+    if topic:
+        stmt = stmt.where(FaqEntry.topic == topic)
+    return list(db.session.scalars(stmt))
+
+
+def public_topics() -> list[tuple[str, int]]:
+    """Topics of public current entries with their counts."""
+    day = today()
+    rows = db.session.execute(
+        select(FaqEntry.topic, func.count())
+        .where(
+            FaqEntry.status == "approved",
+            FaqEntry.visibility == "public",
+            FaqEntry.topic.is_not(None),
+            or_(FaqEntry.valid_from.is_(None), FaqEntry.valid_from <= day),
+            or_(FaqEntry.review_by.is_(None), FaqEntry.review_by >= day),
+        )
+        .group_by(FaqEntry.topic)
+        .order_by(func.count().desc())
+    ).all()
+    return [(t, n) for t, n in rows]
+
+
+# ----------------------------------------------------------------- changes
+
+
+def _snapshot(entry: FaqEntry, change: str, actor: Actor) -> None:
+    """Write the entry's search terms and a version row (every change goes through here)."""
+    entry.search_terms = analyse(entry.question, entry.answer)
+    db.session.flush()  # the entry's id
+    db.session.add(
+        FaqVersion(
+            entry_id=entry.id,
+            version=entry.version,
+            question=entry.question,
+            answer=entry.answer,
+            topic=entry.topic,
+            visibility=entry.visibility,
+            status=entry.status,
+            change=change,
+            actor_id=actor.user_id,
+        )
+    )
+    db.session.flush()
+
+
+def _clean_text(question: str, answer: str) -> tuple[str, str]:
+    question = re.sub(r"\s+", " ", question or "").strip()
+    answer = (answer or "").strip()
+    if not question:
+        raise ValidationFailed("问题不能为空")
+    if not answer:
+        raise ValidationFailed("答案不能为空")
+    if len(question) > MAX_QUESTION:
+        raise ValidationFailed(f"问题不能超过 {MAX_QUESTION} 字")
+    if len(answer) > MAX_ANSWER:
+        raise ValidationFailed(f"答案不能超过 {MAX_ANSWER} 字")
+    return question, answer
+
+
+def find_close_match(question: str, answer: str = "") -> tuple[FaqEntry, float] | None:
+    """The approved entry this question duplicates, with its similarity, if any is close.
+
+    Candidates come from the search; the decision is the character-bigram similarity of
+    the questions (or of the answers, for two wordings of one question answered alike),
+    against ``FAQ_DUPLICATE_THRESHOLD``.
+    """
+    threshold = float(_cfg("FAQ_DUPLICATE_THRESHOLD"))
+    best: tuple[FaqEntry, float] | None = None
+    for entry in search(question + "\n" + answer[:200], 5, min_share=0.0):
+        sim = similarity(question, entry.question)
+        if answer:
+            sim = max(sim, similarity(clean(answer)[:300], clean(entry.answer)[:300]))
+        if sim >= threshold and (best is None or sim > best[1]):
+            best = (entry, sim)
+    return best
+
+
+def suggest_from_answer(case: Case, reply: Reply, actor: Actor) -> FaqEntry | None:
+    """Make a pending suggestion from a final answer to a 咨询 case (once per case).
+
+    The question is condensed from the case's items, the answer is the reply. A close
+    match with an approved entry becomes a suggestion to update that entry instead.
+    Nothing is visible anywhere until someone with ``faq.approve`` approves it.
+    """
+    if case.request_type != CONSULTATION or reply.kind != "answer" or not reply.body.strip():
+        return None
+    exists = db.session.scalar(select(FaqSource.id).where(FaqSource.case_id == case.id))
+    if exists is not None:
+        return None
+    # The question is shown to people: condensed from the received (verbatim) text.
+    question = condense_question([i.text or i.text_normalised for i in case.items])
+    if not question:
+        return None
+    answer = reply.body.strip()[:MAX_ANSWER]
+    match = find_close_match(question, answer)
+    entry = FaqEntry(
+        question=question[:MAX_QUESTION],
+        answer=answer,
+        topic=case.topic,
+        unit_id=case.unit_id or case.owner_unit_id,
+        visibility="draft",
+        status="pending",
+        updates_id=match[0].id if match else None,
+        similarity=round(match[1], 3) if match else None,
+        created_by_id=actor.user_id,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    db.session.add(FaqSource(entry_id=entry.id, case_id=case.id, reply_id=reply.id))
+    _snapshot(entry, "suggested", actor)
+    audit.record(
+        actor,
+        "faq.suggest",
+        OBJECT,
+        entry.id,
+        case_id=case.id,
+        updates_id=entry.updates_id,
+    )
+    return entry
+
+
+def _require_pending(entry: FaqEntry) -> None:
+    if entry.status != "pending":
+        raise InvalidTransition("该条目不在待审核状态")
+
+
+def approve(
+    actor: Actor,
+    entry: FaqEntry,
+    *,
+    question: str | None = None,
+    answer: str | None = None,
+    visibility: str = "internal",
+    topic: str | None = None,
+    review_by: date | None = None,
+) -> FaqEntry:
+    """Approve a pending suggestion (optionally edited); returns the entry that is live.
+
+    A suggestion to update an existing entry writes its text onto that entry as a new
+    version and is itself closed as merged (状态“已并入”).
+    """
+    _require_pending(entry)
+    if visibility not in ("internal", "public"):
+        raise ValidationFailed("请选择公开范围（内部或公开）")
+    q, a = _clean_text(
+        entry.question if question is None else question,
+        entry.answer if answer is None else answer,
+    )
+    now = utcnow()
+    review_by = review_by or today() + timedelta(days=int(_cfg("FAQ_REVIEW_DAYS")))
+    target = entry
+    if entry.updates_id is not None:
+        target = db.session.get(FaqEntry, entry.updates_id)  # type: ignore[assignment]
+        if target is None or target.status != "approved":
+            raise InvalidTransition("要更新的条目已不存在或已停用")
+        target.version += 1
+        for source in entry.sources:
+            if not any(s.case_id == source.case_id for s in target.sources):
+                db.session.add(
+                    FaqSource(entry_id=target.id, case_id=source.case_id, reply_id=source.reply_id)
+                )
+        entry.status = "merged"
+        _snapshot(entry, "merged", actor)
+    target.question, target.answer = q, a
+    target.visibility = visibility
+    if topic is not None:
+        target.topic = topic.strip()[:60] or None
+    target.status = "approved"
+    target.approved_by_id = actor.user_id
+    target.approved_at = now
+    target.valid_from = target.valid_from or today()
+    target.review_by = review_by
+    target.review_reminded_at = None
+    _snapshot(target, "approved" if target is entry else "updated", actor)
+    audit.record(actor, "faq.approve", OBJECT, target.id, suggestion_id=entry.id)
+    return target
+
+
+def reject(actor: Actor, entry: FaqEntry, reason: str = "") -> None:
+    """Reject a pending suggestion; it stays in the history, never visible."""
+    _require_pending(entry)
+    entry.status = "rejected"
+    _snapshot(entry, "rejected", actor)
+    audit.record(actor, "faq.reject", OBJECT, entry.id, reason=reason.strip()[:200])
+
+
+def reconfirm(actor: Actor, entry: FaqEntry) -> None:
+    """The unit confirms an approved entry is still right: review-by moves on."""
+    if entry.status != "approved":
+        raise InvalidTransition("只能复核已通过的条目")
+    entry.review_by = today() + timedelta(days=int(_cfg("FAQ_REVIEW_DAYS")))
+    entry.review_reminded_at = None
+    _snapshot(entry, "reconfirmed", actor)
+    audit.record(actor, "faq.reconfirm", OBJECT, entry.id, review_by=entry.review_by.isoformat())
+
+
+def retire(actor: Actor, entry: FaqEntry) -> None:
+    """Take an approved entry out of use (no longer searched or shown)."""
+    if entry.status != "approved":
+        raise InvalidTransition("只能停用已通过的条目")
+    entry.status = "retired"
+    _snapshot(entry, "retired", actor)
+    audit.record(actor, "faq.retire", OBJECT, entry.id)
+
+
+def use_answer(actor: Actor, entry: FaqEntry, case: Case) -> Reply:
+    """Put an approved entry's answer into the case's draft and count the use.
+
+    The draft is saved through ``triage.save_draft`` (same state and unit checks); an
+    existing draft keeps its text and gets the answer appended, never overwritten.
+    """
+    from sentinel.services import triage
+
+    if entry.status != "approved":
+        raise InvalidTransition("该条目未通过审核，不能使用")
+    draft = next(
+        (r for r in reversed(case.replies) if r.kind == "answer" and r.status == "draft"), None
+    )
+    body = (
+        entry.answer
+        if draft is None or not draft.body.strip()
+        else (draft.body.rstrip() + "\n\n" + entry.answer)
+    )
+    reply = triage.save_draft(actor, case, body)
+    entry.use_count += 1
+    db.session.add(FaqUse(entry_id=entry.id, case_id=case.id, user_id=actor.user_id))
+    audit.record(actor, "faq.use", OBJECT, entry.id, case_id=case.id)
+    db.session.flush()
+    return reply
+
+
+# ----------------------------------------------------------------- lists
+
+
+def pending(unit_ids: set[int] | None) -> list[FaqEntry]:
+    """Pending suggestions for the given units (None: all), oldest first."""
+    stmt = select(FaqEntry).where(FaqEntry.status == "pending").order_by(FaqEntry.id)
+    if unit_ids is not None:
+        stmt = stmt.where(FaqEntry.unit_id.in_(unit_ids or {-1}))
+    return list(db.session.scalars(stmt.limit(500)))
+
+
+def due_for_review(unit_ids: set[int] | None, day: date | None = None) -> list[FaqEntry]:
+    """Approved entries past their review-by date, for their unit to re-confirm."""
+    day = day or today()
+    stmt = (
+        select(FaqEntry)
+        .where(FaqEntry.status == "approved", FaqEntry.review_by < day)
+        .order_by(FaqEntry.review_by, FaqEntry.id)
+    )
+    if unit_ids is not None:
+        stmt = stmt.where(FaqEntry.unit_id.in_(unit_ids or {-1}))
+    return list(db.session.scalars(stmt.limit(500)))
+
+
+def entry_in_units(entry: FaqEntry, unit_ids: set[int] | None) -> bool:
+    """True when the entry's unit is in ``unit_ids`` (None: every unit)."""
+    return unit_ids is None or entry.unit_id in unit_ids
+
+
+def get_entry(entry_id: int) -> FaqEntry:
+    entry = db.session.get(FaqEntry, entry_id)
+    if entry is None:
+        raise NotFound("条目不存在")
+    return entry
+
+
+# ----------------------------------------------------------------- review reminders
+
+
+def remind_due_reviews(now: datetime, smtp: bool) -> dict[str, int]:
+    """Remind units of entries past review-by (once per ``FAQ_REMIND_EVERY_DAYS``).
+
+    E-mails the unit's active users who may approve FAQ entries (when SMTP is set up);
+    the in-app list is the "待复核" page. Returns counts; the caller commits.
+    """
+    from sentinel.auth.permissions import CAPABILITIES
+
+    every = timedelta(days=int(_cfg("FAQ_REMIND_EVERY_DAYS")))
+    due = [
+        e
+        for e in due_for_review(None, local_date(now))
+        if e.review_reminded_at is None or e.review_reminded_at <= now - every
+    ]
+    by_unit: dict[int | None, list[FaqEntry]] = {}
+    for entry in due:
+        by_unit.setdefault(entry.unit_id, []).append(entry)
+    emailed = 0
+    roles = CAPABILITIES["faq.approve"]
+    for unit_id, entries in by_unit.items():
+        recipients: list[str] = []
+        if smtp and unit_id is not None:
+            from sentinel.models.user import user_units
+
+            members = db.session.scalars(
+                select(User).join(user_units).where(user_units.c.unit_id == unit_id)
+            )
+            recipients = sorted(
+                {u.email for u in members if u.email and u.is_active and u.role in roles}
+            )
+        if recipients:
+            lines = [f"- {e.question[:60]}（复核期限 {e.review_by}）" for e in entries]
+            mailer.send_email(
+                recipients,
+                f"咨询问答库：{len(entries)} 条问答已过复核期限",
+                "以下问答已过复核期限，请登录系统确认或修改：\n" + "\n".join(lines),
+            )
+            emailed += len(recipients)
+        for entry in entries:
+            entry.review_reminded_at = now
+            audit.record(Actor.system("faq-review"), "faq.review_reminder", OBJECT, entry.id)
+    db.session.flush()
+    return {"due": len(due), "emailed": emailed}
+
+
+# ----------------------------------------------------------------- import / export
+
+IMPORT_COLUMNS = {
+    "编号": "ref",
+    "问题": "question",
+    "答案": "answer",
+    "主题": "topic",
+    "单位": "unit",
+}
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def import_table(actor: Actor, data: bytes, filename: str) -> ImportResult:
+    """Import a CSV/XLSX Q&A list (编号, 问题, 答案, optional 主题, 单位).
+
+    Rows become approved internal entries with 编号 as external reference; a 编号 seen
+    before updates its entry (a new version) instead of adding a duplicate. Rows with a
+    missing field are reported and skipped; the caller commits.
+    """
+    table = read_table(data, filename)
+    header = set(table.columns)
+    missing = [c for c in ("编号", "问题", "答案") if c not in header]
+    if missing:
+        raise ValidationFailed("缺少列：" + "、".join(missing))
+    units = {u.name: u.id for u in db.session.scalars(select(Unit))}
+    existing = {
+        e.external_ref: e
+        for e in db.session.scalars(select(FaqEntry).where(FaqEntry.external_ref.is_not(None)))
+    }
+    result = ImportResult()
+    review_by = today() + timedelta(days=int(_cfg("FAQ_REVIEW_DAYS")))
+    seen: set[str] = set()
+    for n, row in enumerate(iter_dicts(table), start=2):
+        values = {k: str(row.get(c) or "").strip() for c, k in IMPORT_COLUMNS.items()}
+        ref = values["ref"]
+        if not ref or not values["question"] or not values["answer"]:
+            result.errors.append(f"第 {n} 行：编号、问题、答案不能为空")
+            continue
+        if ref in seen:
+            result.errors.append(f"第 {n} 行：编号 {ref} 在文件中重复")
+            continue
+        seen.add(ref)
+        try:
+            question, answer = _clean_text(values["question"], values["answer"])
+        except ValidationFailed as exc:
+            result.errors.append(f"第 {n} 行：{exc}")
+            continue
+        unit_id = units.get(values["unit"]) if values["unit"] else None
+        if values["unit"] and unit_id is None:
+            result.errors.append(f"第 {n} 行：单位“{values['unit']}”不存在，已导入但未设单位")
+        topic = values["topic"][:60] or None
+        entry = existing.get(ref)
+        if entry is None:
+            entry = FaqEntry(
+                question=question,
+                answer=answer,
+                topic=topic,
+                unit_id=unit_id,
+                visibility="internal",
+                status="approved",
+                valid_from=today(),
+                review_by=review_by,
+                external_ref=ref[:64],
+                created_by_id=actor.user_id,
+                approved_by_id=actor.user_id,
+                approved_at=utcnow(),
+            )
+            db.session.add(entry)
+            existing[ref] = entry
+            _snapshot(entry, "imported", actor)
+            result.created += 1
+            continue
+        if (entry.question, entry.answer, entry.topic, entry.unit_id, entry.status) == (
+            question,
+            answer,
+            topic or entry.topic,
+            unit_id or entry.unit_id,
+            "approved",
+        ):
+            result.unchanged += 1
+            continue
+        entry.question, entry.answer = question, answer
+        entry.topic = topic or entry.topic
+        entry.unit_id = unit_id or entry.unit_id
+        entry.status = "approved"
+        entry.version += 1
+        _snapshot(entry, "reimported", actor)
+        result.updated += 1
+    audit.record(
+        actor,
+        "faq.import",
+        OBJECT,
+        None,
+        created=result.created,
+        updated=result.updated,
+        errors=len(result.errors),
+    )
+    return result
+
+
+EXPORT_HEADER = [
+    "编号",
+    "问题",
+    "答案",
+    "主题",
+    "单位",
+    "公开范围",
+    "状态",
+    "有效期起",
+    "复核期限",
+    "使用次数",
+]
+
+
+def export_rows(unit_ids: set[int] | None) -> list[list[Any]]:
+    """Approved entries as rows under ``EXPORT_HEADER`` (编号 = external ref or F<id>)."""
+    stmt = select(FaqEntry).where(FaqEntry.status == "approved").order_by(FaqEntry.id)
+    if unit_ids is not None:
+        stmt = stmt.where(FaqEntry.unit_id.in_(unit_ids or {-1}))
+    names = {u.id: u.name for u in db.session.scalars(select(Unit))}
+    return [
+        [
+            e.external_ref or f"F{e.id}",
+            e.question,
+            e.answer,
+            e.topic or "",
+            names.get(e.unit_id, "") if e.unit_id else "",
+            FAQ_VISIBILITIES.get(e.visibility, e.visibility),
+            e.status_label,
+            e.valid_from.isoformat() if e.valid_from else "",
+            e.review_by.isoformat() if e.review_by else "",
+            e.use_count,
+        ]
+        for e in db.session.scalars(stmt)
+    ]
+
+
+def export_bytes(rows: list[list[Any]], fmt: str) -> bytes:
+    """CSV (UTF-8 with BOM, so spreadsheet programs read Chinese) or XLSX bytes."""
+    if fmt == "xlsx":
+        from openpyxl import Workbook
+
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet("问答库")
+        ws.append(EXPORT_HEADER)
+        for row in rows:
+            ws.append(row)
+        out = io.BytesIO()
+        wb.save(out)
+        return out.getvalue()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(EXPORT_HEADER)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def entry_key(entry_id: int) -> str:
+    """What ``sentinel faq search`` prints for an entry: its 编号, else its id."""
+    ref = db.session.scalar(select(FaqEntry.external_ref).where(FaqEntry.id == entry_id))
+    return ref or str(entry_id)
+
+
+__all__ = [
+    "ImportResult",
+    "User",
+    "approve",
+    "condense_question",
+    "due_for_review",
+    "export_bytes",
+    "export_rows",
+    "find_close_match",
+    "import_table",
+    "pending",
+    "reconfirm",
+    "reject",
+    "remind_due_reviews",
+    "retire",
+    "search",
+    "search_ids",
+    "suggest_from_answer",
+    "suggestions_for_case",
+    "use_answer",
+]

@@ -1,0 +1,137 @@
+"""FAQ pages in headless Chromium (issue 15): the public page, the approval queue and the
+case page's suggestions, clicked through; screenshots go to ``screenshots/faq_*.png``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from sentinel.auth.permissions import Actor
+from sentinel.extensions import db
+from sentinel.models import FaqEntry
+from sentinel.services import faq, triage
+from tests.test_browser import _free_port, _login, _page, _shot, browser, pytestmark  # noqa: F401
+
+
+@pytest.fixture
+def server(app, office) -> Iterator[str]:
+    """``sentinel serve`` on the test database (as tests/test_browser.py, waiting longer:
+    gunicorn takes more than 10 s to boot on a busy machine)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
+    env.update(
+        SENTINEL_DATABASE_URL=app.config["DATABASE_URL"],
+        SENTINEL_INSTANCE_PATH=app.instance_path,
+        SENTINEL_SECRET_KEY="browser-test",
+        SENTINEL_JOBS_MODE="sync",
+    )
+    sentinel = os.path.join(os.path.dirname(sys.executable), "sentinel")
+    proc = subprocess.Popen(
+        [sentinel, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(base + "/login", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("sentinel serve did not start")
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+ENTRIES = [
+    (
+        "社保卡丢失后在哪里补办？",
+        "可携带本人身份证到县政务服务中心一楼社保窗口补办，当场制卡。",
+        "社会保障",
+    ),
+    (
+        "城乡居民医保每年什么时候缴费？",
+        "每年9月1日至12月31日为集中缴费期，可通过微信、银行网点缴纳。",
+        "社会保障",
+    ),
+    (
+        "孩子上小学需要准备哪些报名材料？",
+        "户口簿、房产证明或租房备案证明、预防接种证，具体以学校通知为准。",
+        "教育",
+    ),
+    (
+        "公租房申请条件是什么？",
+        "本县户籍或在本县稳定就业满一年，家庭人均收入低于规定标准且无自有住房。",
+        "住房保障",
+    ),
+    ("路灯不亮找哪个部门？", "城区路灯由县城管局负责维护，可拨打城管热线报修。", "城乡建设"),
+]
+
+
+def test_public_page_queue_and_case_suggestions(server, browser, office):  # noqa: F811
+    actor = Actor(label="test")
+    for n, (q, a, topic) in enumerate(ENTRIES):
+        entry = FaqEntry(question=q, answer=a, topic=topic, unit_id=office.edu.id)
+        db.session.add(entry)
+        db.session.flush()
+        faq.approve(actor, entry, visibility="public" if n != 3 else "internal")
+    db.session.commit()
+    # A consultation answered by the unit: its suggestion waits in the queue.
+    case = office.case("您好，请问孩子上小学报名要带哪些材料？谢谢！")
+    case.request_type = "咨询"
+    duty, edu = office.actor("duty"), office.actor("edu_handler")
+    for c in (case,):
+        triage.claim(duty, c)
+        triage.dispatch(duty, c, office.edu)
+        triage.acknowledge(edu, c)
+    triage.answer(edu, case, "您好！报名需户口簿、房产证明或租房备案证明、预防接种证。")
+    open_case = office.case("我的社保卡丢了，想问一下去哪里补办，要带什么？")
+    triage.claim(duty, open_case)
+    triage.dispatch(duty, open_case, office.edu)
+    triage.acknowledge(edu, open_case)
+    db.session.commit()
+
+    page = _page(browser)
+    page.goto(server + "/faq?q=社保卡丢了怎么补办")
+    assert page.locator(".faq-entry").first.inner_text().startswith("社保卡丢失后在哪里补办")
+    assert "公租房" not in page.content()  # internal entry
+    _shot(page, "faq_public")
+
+    _login(page, server, "duty")
+    page.goto(server + "/kb/queue")
+    assert page.locator(".faq-suggestion").count() == 1
+    assert "与已有问答" in page.content()  # offered as an update of the existing entry
+    _shot(page, "faq_queue")
+    page.click("button[value=approve]")
+    assert "已通过" in page.content()
+
+    page.goto(server + f"/cases/{open_case.id}")
+    _shot(page, "faq_case_duty")
+    page.click("button[type=submit]:has-text('退出')")
+    _login(page, server, "edu_handler")
+    page.goto(server + f"/cases/{open_case.id}")
+    hits = page.locator(".faq-hits .faq-q")
+    assert hits.first.inner_text() == "社保卡丢失后在哪里补办？"
+    _shot(page, "faq_case_suggestions")
+    page.locator(".faq-hits button:has-text('使用此答案')").first.click()
+    assert "已将问答库答案放入答复草稿" in page.content()
+    assert "当场制卡" in page.locator("textarea[name=body]").input_value()
+    db.session.expire_all()
+    used = db.session.scalars(select(FaqEntry).where(FaqEntry.question == ENTRIES[0][0])).one()
+    assert used.use_count == 1
