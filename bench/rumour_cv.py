@@ -14,6 +14,8 @@ fold and as the mean, overall and per source (ced / checked):
   the plain baseline of the issue;
 - ``text``: the shipped text model (shared character 1-3-gram features, task idf,
   logistic regression C=TEXT_C);
+- ``source_separability_auc``: how well the baseline tells CED from CHECKED by the text
+  alone (the distribution shift; why pooled AUCs flatter and figures are per source);
 - ``reactions``: the shipped reactions model (post + first 50 reactions + engagement
   counts), on the posts that have reactions (all but 37).
 
@@ -135,6 +137,19 @@ def main() -> None:
             f"fold {k + 1}: n_test={len(te)} "
             + " ".join(f"{key}={v:.4f}" for key, v in fold.items() if v is not None)
         )
+    # How far the sources differ (distribution shift): can the text alone tell CED from
+    # CHECKED? A pooled AUC over both sources rewards that, so figures are per source.
+    src_y = (source == "checked").astype(int)
+    src_oof = np.zeros(len(rows))
+    for tr, te in folds:
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2))
+        lr = LogisticRegression(max_iter=2000).fit(
+            vec.fit_transform([prepare(texts[i]) for i in tr]), src_y[tr]
+        )
+        src_oof[te] = lr.decision_function(vec.transform([prepare(texts[i]) for i in te]))
+    print(
+        f"source_separability_auc (text -> ced/checked, baseline model)={auc(src_y, src_oof):.4f}"
+    )
     print("mean over folds:")
     for key in per_fold[0]:
         vals = [f[key] for f in per_fold if f[key] is not None]

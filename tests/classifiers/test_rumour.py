@@ -49,7 +49,7 @@ def test_reaction_features_read_channel_metadata() -> None:
     assert reaction_text(extra) == "这是谣言吧\n真的假的？\n太可怕了"
     total, share, doubt = reaction_stats(extra)
     assert np.isclose(total, np.log1p(205)) and np.isclose(share, 2 / 3) and doubt > 0
-    assert doubt_words_in(extra) == ["谣言", "真的假的"]
+    assert doubt_words_in(extra) == ["谣言", "假的", "真的假的"]
     assert reaction_text({"reposts": 3}) is None and reaction_stats(None) is None
 
 
