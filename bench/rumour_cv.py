@@ -7,8 +7,8 @@ Run from the repository root::
 Posts are de-duplicated on normalised text, then clustered into near-duplicate groups
 (character 3-gram MinHash, estimated Jaccard >= ``--threshold``, transitive); the folds are
 ``StratifiedGroupKFold`` by source x label, so no cluster is on both sides. Within each fold
-every model is fitted on the training part only (the n-gram vocabulary too). Printed per
-fold and as the mean, overall and per source (ced / checked):
+every model is fitted on the training part only (the n-gram vocabulary too, from the
+posts). Printed per fold and as the mean, overall and per source (ced / checked):
 
 - ``baseline``: TF-IDF of character 1-2-grams + LogisticRegression (scikit-learn defaults),
   the plain baseline of the issue;
@@ -115,7 +115,8 @@ def main() -> None:
         scores["baseline"][te] = base.decision_function(
             vec.transform([prepare(texts[i]) for i in te])
         )
-        feat = Featurizer.fit([texts[i] for i in tr] + [reac_texts[i] for i in tr])
+        # The shipped vocabulary comes from posts (and the other tasks' texts), not reactions.
+        feat = Featurizer.fit([texts[i] for i in tr])
         tf_t = sublinear(feat.transform(texts))
         tf_r = sublinear(feat.transform(reac_texts))
         head = fit_text_head(tf_t[tr], y[tr], args.text_c)

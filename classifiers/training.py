@@ -120,10 +120,9 @@ def _split(items: Sequence[Any], text_of: Callable[[Any], str]) -> tuple[list[An
     return train, ev
 
 
-def _split_grouped(rows: Sequence[Any]) -> tuple[list[Any], list[Any]]:
-    """Rumour posts split by near-duplicate group: a group goes where its first post's
-    text hashes to, so every copy of one post lands on the same side."""
-    groups = near_duplicate_groups([r.text for r in rows])
+def _split_grouped(rows: Sequence[Any], groups: np.ndarray) -> tuple[list[Any], list[Any]]:
+    """Rumour posts split by near-duplicate group (``groups``: a root row index per row): a
+    group goes where its root post's text hashes to, so every copy lands on one side."""
     side: dict[int, bool] = {}
     train: list[Any] = []
     ev: list[Any] = []
@@ -287,7 +286,9 @@ def train_all(
     wb_tr, wb_ev = _split(weibo, lambda r: r[0])
     # Near-duplicate re-posts of one rumour stay on one side of the split (a hash of each
     # post's own text put copies on both sides and flattered the text model).
-    ru_tr, ru_ev = _split_grouped(rumours)
+    ru_groups = near_duplicate_groups([r.text for r in rumours])
+    ru_tr, ru_ev = _split_grouped(rumours, ru_groups)
+    group_of = {r.id: g for r, g in zip(rumours, ru_groups.tolist(), strict=True)}
     reactions = load_reactions(data_dir)
     ru_extra = with_reactions(
         [r.engagement for r in rumours], [reactions.get(r.id) for r in rumours]
@@ -298,7 +299,6 @@ def train_all(
     # ---- shared features -----------------------------------------------------------------
     vocab_texts = [r.text for r in topic_tr] + [m.text for m in msg_tr] + [w[0] for w in wb_tr]
     vocab_texts += [r.text for r in ru_tr]
-    vocab_texts += [rt for r in ru_tr if (rt := reaction_text(extra_of[r.id]))]
     vocab_texts += [text for rows in corrections.values() for text, _ in rows]
     featurizer = Featurizer.fit(vocab_texts)
 
@@ -440,7 +440,11 @@ def train_all(
     req_lr = _request_model()
     req_lr.fit(LinearHead.weigh(tf_req, req_idf), y_req, sample_weight=req_w)
     request = LinearHead(req_idf, _export(req_lr, tf_req, req_idf))
-    request_cv = _request_cv(tf_of, weak_rows, gold_train, set(req_lr.classes_))
+    # The cross-validation refits the SVM five times: full-data runs only (a ``limit`` run
+    # is a test bundle and gets no offsets).
+    request_cv = (
+        _request_cv(tf_of, weak_rows, gold_train, set(req_lr.classes_)) if limit is None else {}
+    )
     request_offsets = request_cv.pop("_offsets", None)
     t = lap("诉求类型", t)
 
@@ -453,8 +457,7 @@ def train_all(
     x_ru = rumour.features(tf_ru)
     ru_lr = LogisticRegression(C=TEXT_C, solver="liblinear")
     strata = [f"{r.source}{r.label}" for r in ru_tr]
-    groups = near_duplicate_groups([r.text for r in ru_tr])
-    folds = grouped_folds(groups, strata)
+    folds = grouped_folds([group_of[r.id] for r in ru_tr], strata)
     oof_ru = cross_val_predict(ru_lr, x_ru, y_ru, cv=folds, method="decision_function")
     eng_x, eng_y = [], []
     for r, z in zip(ru_tr, oof_ru, strict=True):
