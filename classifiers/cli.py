@@ -52,8 +52,14 @@ def default_data_dir() -> Path:
 
 
 def _default_gold() -> Path | None:
-    path = _PACKAGE_ROOT / "tests" / "classifiers" / "data" / "request_type_gold.csv"
-    return path if path.is_file() else None
+    """The adjudicated gold set (``data/labelling``), else the old 230-row test set."""
+    for path in (
+        _PACKAGE_ROOT / "data" / "labelling" / "request_type_gold.csv",
+        _PACKAGE_ROOT / "tests" / "classifiers" / "data" / "request_type_gold.csv",
+    ):
+        if path.is_file():
+            return path
+    return None
 
 
 def read_corrections(path: Path | str) -> list[dict[str, Any]]:
@@ -138,7 +144,7 @@ def make_train_command(
         quiet: bool,
     ) -> None:
         """训练全部模型，打印评估指标（与基线对比），写入新的模型版本。"""
-        from classifiers.training import format_metrics, train_all
+        from classifiers.training import format_metrics, format_request_type, train_all
 
         extra: list[Mapping[str, Any]] = []  # filled below
         if corrections == "-":
@@ -156,11 +162,14 @@ def make_train_command(
             progress=not quiet,
             activate=mode.replace("-", "_"),
             topic_file=topic_file,
-            gold_path=_default_gold(),
+            gold_path=None if data_dir else _default_gold(),
             baselines=not no_baselines,
             limit=limit,
         )
         click.echo(format_metrics(info.metrics))
+        block = format_request_type(info.metrics)
+        if block:
+            click.echo(block)
         click.echo(f"模型版本：{info.version}（更正 {len(extra)} 条）")
         click.echo(f"激活：{'是' if info.activated else '否'} — {info.note}")
         click.echo(f"用时：{time.perf_counter() - started:.0f} 秒；目录：{info.path}")

@@ -51,6 +51,12 @@ class Prediction:
     risk_reasons: tuple[str, ...]
     pii: tuple[str, ...]  # kinds of unmasked personal data found (身份证号, 手机号, 银行卡号)
     model_version: str
+    # The two most likely request types when their probabilities are closer than the
+    # margin setting (best first); empty when the model is sure or a first-clause rule
+    # decided. The service flags the case when the two carry different deadlines.
+    request_type_alternatives: tuple[str, ...] = ()
+    # Which signals raised the rumour score (Chinese, for the case page).
+    rumour_signals: tuple[str, ...] = ()
 
     def to_dict(self, id: Any = None) -> dict[str, Any]:
         """The JSON object ``sentinel classify`` writes for one input row."""
@@ -75,6 +81,8 @@ class Prediction:
         out["request_type_confidence"] = round(float(self.request_type_confidence), 4)
         out["risk_reasons"] = list(self.risk_reasons)
         out["pii"] = list(self.pii)
+        out["request_type_alternatives"] = list(self.request_type_alternatives)
+        out["rumour_signals"] = list(self.rumour_signals)
         return out
 
 
@@ -152,12 +160,19 @@ class Models:
     request_classes: list[str]
     rumour: LinearHead
     rumour_engagement: Any = None  # logistic model on [text logit, engagement], or None
+    # classifiers.rumour.ReactionHead for posts whose channel gave reactions, or None
+    rumour_reactions: Any = None
+    # Per-class offsets on the request model's scores (tuned by cross-validation on the
+    # gold set for macro-F1); the label is argmax(score + offset), the calibrated
+    # probabilities give the confidence. None: argmax of the probabilities.
+    request_offsets: Any = None
     settings: dict[str, float] = field(default_factory=dict)
 
     DEFAULT_SETTINGS: ClassVar[dict[str, float]] = {
         "topic_threshold": 0.5,  # below: the case is marked "needs a person"
         "neutral_threshold": 0.5,  # P(neutral) at or above: sentiment is neutral
         "request_other_threshold": 0.25,  # best request-type probability below: 其他
+        "request_margin": 0.15,  # top-2 request-type probabilities closer: unsure
     }
 
     def polarity_logit(self, tf: Any) -> tuple[np.ndarray, Any]:
@@ -231,12 +246,15 @@ class Pipeline:
         *,
         engagement: Sequence[Mapping[str, Any] | None] | None = None,
         topic_threshold: float | None = None,
+        request_margin: float | None = None,
     ) -> list[Prediction]:
         """Classify ``texts`` (any length, any normalisation) in one batch.
 
         ``engagement`` optionally gives, per text, a mapping with any of ``reposts``,
         ``comments``, ``likes``, ``user_verified``, ``user_followers``; the rumour score then
-        also uses them. ``topic_threshold`` overrides the "needs a person" setting.
+        also uses them. ``topic_threshold`` overrides the "needs a person" setting,
+        ``request_margin`` the request-type margin below which the top two are reported as
+        ``request_type_alternatives``.
         """
         texts = ["" if t is None else str(t) for t in texts]
         if not texts:
@@ -246,6 +264,7 @@ class Pipeline:
         m = self.models
         s = self.settings
         threshold = s["topic_threshold"] if topic_threshold is None else topic_threshold
+        margin = s.get("request_margin", 0.15) if request_margin is None else request_margin
 
         normalised = [normalise(t) for t in texts]
         prepared = [prepare(t, normalised=True) for t in normalised]
@@ -267,16 +286,19 @@ class Pipeline:
         # request type
         xr = m.request.features(tf)
         req_p = m.request.model.predict_proba(xr)
+        offsets = getattr(m, "request_offsets", None)
+        if offsets is not None:
+            req_best = (m.request.model.decision_function(xr) + offsets).argmax(axis=1)
+        else:
+            req_best = req_p.argmax(axis=1)
 
         # rumour
         xu = m.rumour.features(tf)
         rum_z = m.rumour.model.decision_function(xu)
         rum = _sigmoid(rum_z)
-        if engagement is not None and m.rumour_engagement is not None:
-            for i, e in enumerate(engagement):
-                vec = engagement_vector(e)
-                if vec is not None:
-                    rum[i] = m.rumour_engagement.predict_proba([[rum_z[i], *vec]])[0, 1]
+        rumour_signals = self._rumour_signals(xu, rum_z, [()] * len(texts))
+        if engagement is not None:
+            self._rumour_with_engagement(engagement, prepared, tf, rum_z, rum, rumour_signals)
 
         terms = m.featurizer
         topic_terms = top_terms(xt, m.topic.model.class_matrix(), topic_i, terms)
@@ -311,7 +333,14 @@ class Pipeline:
             else:
                 sentiment = "negative"
             rule = _request_rule(normalised[i])
-            ri = int(req_p[i].argmax())
+            ri = int(req_best[i])
+            alternatives: tuple[str, ...] = ()
+            if rule is None and req_p.shape[1] >= 2:
+                others = req_p[i].copy()
+                others[ri] = -1.0
+                second = int(others.argmax())
+                if req_p[i, ri] - req_p[i, second] < margin:
+                    alternatives = (m.request_classes[ri], m.request_classes[second])
             if rule is not None:
                 request_type = rule
                 r_conf = (
@@ -319,8 +348,8 @@ class Pipeline:
                     if rule in m.request_classes
                     else 0.9
                 )
-            elif req_p[i, ri] < s["request_other_threshold"]:
-                request_type, r_conf = "其他", float(1.0 - req_p[i, ri])
+            elif req_p[i].max() < s["request_other_threshold"]:
+                request_type, r_conf = "其他", float(1.0 - req_p[i].max())
             else:
                 request_type, r_conf = m.request_classes[ri], float(req_p[i, ri])
             tier, reasons = self.risk.assess(
@@ -346,9 +375,65 @@ class Pipeline:
                     risk_reasons=reasons,
                     pii=find_pii(normalised[i]),
                     model_version=self.version,
+                    request_type_alternatives=alternatives,
+                    rumour_signals=rumour_signals[i],
                 )
             )
         return out
+
+    def _rumour_signals(
+        self, xu: Any, rum_z: np.ndarray, out: list[tuple[str, ...]]
+    ) -> list[tuple[str, ...]]:
+        """The post's terms that raised the text model's score (suspicious rows only)."""
+        m = self.models
+        rows = np.flatnonzero(rum_z > 0)
+        if len(rows):
+            ones = np.ones(len(rows), dtype=np.int64)
+            found = top_terms(xu[rows], m.rumour.model.class_matrix(), ones, m.featurizer, k=3)
+            for r, terms in zip(rows, found, strict=True):
+                if terms:
+                    out[r] = ("正文用语：" + "、".join(terms),)
+        return out
+
+    def _rumour_with_engagement(
+        self,
+        engagement: Sequence[Mapping[str, Any] | None],
+        prepared: Sequence[str],
+        tf: Any,
+        rum_z: np.ndarray,
+        rum: np.ndarray,
+        signals: list[tuple[str, ...]],
+    ) -> None:
+        """Rescore posts that came with reactions (comments/reposts) or engagement counts,
+        in place, and say which signals raised the score."""
+        from classifiers.rumour import dense_vector, reaction_text
+
+        m = self.models
+        reactions = getattr(m, "rumour_reactions", None)
+        reac_rows = [
+            i for i, e in enumerate(engagement) if reactions is not None and reaction_text(e)
+        ]
+        if reac_rows:
+            texts = [prepare(reaction_text(engagement[i]) or "") for i in reac_rows]
+            tf_r = sublinear(m.featurizer.transform(texts, prepared=True))
+            dense = np.vstack([dense_vector(engagement[i]) for i in reac_rows])
+            x = reactions.matrix(tf[reac_rows], tf_r, dense)
+            p = reactions.model.predict_proba(x)[:, 1]
+            for i, pi, sig in zip(reac_rows, p, reactions.signals(x, m.featurizer), strict=True):
+                rum[i] = pi
+                signals[i] = sig
+        done = set(reac_rows)
+        if m.rumour_engagement is None:
+            return
+        for i, e in enumerate(engagement):
+            vec = engagement_vector(e) if i not in done else None
+            if vec is None:
+                continue
+            rum[i] = m.rumour_engagement.predict_proba([[rum_z[i], *vec]])[0, 1]
+            coef = m.rumour_engagement.coef[0]
+            names = ("转发数", "评论数", "点赞数", "认证用户", "粉丝数", "有粉丝数")
+            raised = [n for n, c, v in zip(names, coef[1:], vec, strict=True) if c * v > 0.5]
+            signals[i] = signals[i] + tuple(raised)
 
     def _empty(self) -> Prediction:
         return Prediction(

@@ -67,6 +67,9 @@ class DefaultConfig:
     # Classification. Topic confidence below this marks a case "needs a person"
     # (None: the bundle's own calibrated default).
     TOPIC_THRESHOLD: float | None = None
+    # Request type: when the top two types are closer than this (probability) and carry
+    # different deadlines, the case says so and needs a person (None: the bundle's 0.15).
+    REQUEST_TYPE_MARGIN: float | None = None
     # Rumour suspicion from which a case is raised to "important" in the queue.
     RUMOUR_PRIORITY_THRESHOLD = 0.8
     # Near-duplicates (MinHash over character shingles): attach at or above, suggest

@@ -26,7 +26,7 @@ from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
 from sentinel.models import Case, Item, utcnow
 from sentinel.models.case import OPEN_STATUSES
-from sentinel.services import bulk, neardup_store
+from sentinel.services import bulk, neardup_store, sla
 
 log = logging.getLogger(__name__)
 TIER_ORDER = {"A": 0, "B": 1, "C": 2}
@@ -86,6 +86,7 @@ def classify_items(items: Sequence[ItemRow], *, processed_at: datetime | None = 
         [item.text for item in items],
         engagement=[item.extra or None for item in items],
         topic_threshold=cfg.get("TOPIC_THRESHOLD"),
+        request_margin=cfg.get("REQUEST_TYPE_MARGIN"),
     )
     item_values: list[dict[str, Any]] = []
     for item, p in zip(items, predictions, strict=True):
@@ -106,6 +107,8 @@ def classify_items(items: Sequence[ItemRow], *, processed_at: datetime | None = 
                 "pii": list(p.pii),
                 "topic_needs_person": p.topic_needs_person,
                 "request_type_confidence": round(p.request_type_confidence, 4),
+                "request_type_candidates": unsure_request_types(p.request_type_alternatives),
+                "rumour_signals": list(p.rumour_signals),
             },
         }
         if processed_at is not None:
@@ -122,8 +125,8 @@ def classify_items(items: Sequence[ItemRow], *, processed_at: datetime | None = 
     locked = _lock_cases(sorted(batch_case_ids | targets))
     cases = {case_id: locked[case_id] for case_id in batch_case_ids}
     case_before = {case_id: dict(c) for case_id, c in cases.items()}
-    for item, values, p in zip(items, item_values, predictions, strict=True):
-        _label_case(cases[item.case_id], item.is_duplicate, values, p.topic_needs_person)
+    for item, values in zip(items, item_values, strict=True):
+        _label_case(cases[item.case_id], item.is_duplicate, values, _needs_person(values))
     # One statement per table for the whole batch; no ORM objects to flush.
     bulk.update_rows(Item, item_values)
     now = utcnow()
@@ -173,11 +176,25 @@ def label_case_from_item(case: Case, item: Item) -> None:
     (a case split off by ``duplicates.unmerge`` keeps what its item was labelled)."""
     values = {name: getattr(case, name) for name in _CASE_READ}
     labels = {name: getattr(item, name) for name in (*CASE_LABELS, "rumour_score", "risk_tier")}
-    needs_person = bool((item.explanation or {}).get("topic_needs_person"))
-    _label_case(values, False, labels, needs_person)
+    _label_case(values, False, labels, _needs_person({"explanation": item.explanation}))
     for name in _CASE_WRITE:
         if name != "id":
             setattr(case, name, values[name])
+
+
+def unsure_request_types(alternatives: Sequence[str]) -> list[str]:
+    """The two request types the model could not tell apart, when they carry different
+    deadlines (``sla.resolution_rules_differ``); else [] (an unsure pick between two
+    13-day types changes nothing for the unit)."""
+    if len(alternatives) < 2:
+        return []
+    first, second = alternatives[0], alternatives[1]
+    return [first, second] if sla.resolution_rules_differ(first, second) else []
+
+
+def _needs_person(item: dict[str, Any]) -> bool:
+    explanation = item.get("explanation") or {}
+    return bool(explanation.get("topic_needs_person") or explanation.get("request_type_candidates"))
 
 
 def _label_case(

@@ -13,7 +13,7 @@ from sentinel.errors import Forbidden, NotFound, ValidationFailed
 from sentinel.extensions import db
 from sentinel.models import Case, Item, LabelCorrection
 from sentinel.models.correction import CORRECTABLE_FIELDS
-from sentinel.services import audit
+from sentinel.services import audit, sla
 
 SENTIMENTS = ("positive", "neutral", "negative")
 
@@ -26,7 +26,11 @@ def original_item(case: Case) -> Item | None:
 
 
 def correct(actor: Actor, case: Case, field: str, value: str) -> LabelCorrection | None:
-    """Set ``field`` of the case to ``value`` and record the correction (None if unchanged)."""
+    """Set ``field`` of the case to ``value`` and record the correction (None if unchanged).
+
+    A corrected request type also moves the resolution deadline (the type decides the
+    rule: ``sla.on_request_type_change``, audited) and settles an unsure type.
+    """
     if actor.user is not None:
         if not can(actor.user, "case.correct"):
             raise Forbidden("当前角色不能更正分类")
@@ -60,6 +64,9 @@ def correct(actor: Actor, case: Case, field: str, value: str) -> LabelCorrection
     setattr(case, field, value)
     if field == "topic":
         case.needs_person = False
+    elif field == "request_type":
+        # A person has now decided the type; the case still needs one if the topic is unsure.
+        case.needs_person = bool(case.needs_person and _topic_unsure(case, item))
     db.session.flush()
     audit.record(
         actor,
@@ -71,7 +78,20 @@ def correct(actor: Actor, case: Case, field: str, value: str) -> LabelCorrection
         new=value,
         correction_id=correction.id,
     )
+    if field == "request_type":
+        sla.on_request_type_change(actor, case, f"诉求类型更正：{old or '—'}→{value}")
     return correction
+
+
+def _topic_unsure(case: Case, item: Item) -> bool:
+    if not (item.explanation or {}).get("topic_needs_person"):
+        return False
+    corrected = db.session.scalar(
+        select(LabelCorrection.id).where(
+            LabelCorrection.case_id == case.id, LabelCorrection.field == "topic"
+        )
+    )
+    return corrected is None
 
 
 def training_rows() -> Iterator[dict[str, Any]]:

@@ -84,3 +84,38 @@ def retrain(actor: Actor) -> dict[str, Any]:
         activated=bool(info.activated),
     )
     return {"version": info.version, "corrections": len(rows), "activated": bool(info.activated)}
+
+
+def request_type_report(all_versions: list[Any], active_version: str | None) -> dict[str, Any]:
+    """The request-type figures of the active version (else the newest) for the models
+    page: held-out gold accuracy with and without the subject, per-class recall, the two
+    confusion matrices, cross-validation on the gold train split, and the previous model's
+    figures on the same held-out rows when training measured them. {} when none."""
+    chosen = next((v for v in all_versions if v.version == active_version), None)
+    if chosen is None and all_versions:
+        chosen = all_versions[0]
+    if chosen is None:
+        return {}
+    r = dict((chosen.metrics or {}).get("request_type") or {})
+    if not r.get("gold_confusion"):
+        return {}
+    matrices = []
+    for key, title in (
+        ("gold_confusion", "含主题（标题+正文）"),
+        ("gold_confusion_body_only", "仅正文（无主题）"),
+    ):
+        cm = r.get(key) or {}
+        labels = list(cm.get("labels") or [])
+        rows = []
+        for label, counts in zip(labels, cm.get("matrix") or [], strict=False):
+            total = sum(counts)
+            rows.append(
+                {
+                    "label": label,
+                    "counts": counts,
+                    "total": total,
+                    "recall": (counts[labels.index(label)] / total) if total else None,
+                }
+            )
+        matrices.append({"title": title, "labels": labels, "rows": rows})
+    return {"version": chosen.version, "figures": r, "matrices": matrices}

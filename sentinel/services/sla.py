@@ -267,6 +267,32 @@ def on_priority_change(actor: Actor, case: Case, reason: str) -> bool:
     Nothing happens before dispatch (the rule is chosen then) or after the answer
     stopped the clock. Returns True when the deadline changed; the change is audited.
     """
+    return _reselect_resolution(actor, case, "priority", reason)
+
+
+def on_request_type_change(actor: Actor, case: Case, reason: str) -> bool:
+    """Hook from ``corrections.correct``: the request type decides the resolution rule
+    (咨询 3, 求助 5, 投诉/建议/举报 13 working days), so a corrected type picks the rule
+    again, freezes it and recomputes the deadline from the clock's start (approved
+    extensions kept). Same conditions and audit as :func:`on_priority_change`."""
+    return _reselect_resolution(actor, case, "request_type", reason)
+
+
+def resolution_rules_differ(first: str, second: str) -> bool:
+    """Whether two request types get different resolution rules (amount, unit or start)
+    for a non-urgent case with no unit or source yet (the classifier's question: does an
+    unsure type change the deadline?)."""
+    from types import SimpleNamespace
+
+    specs = []
+    for request_type in (first, second):
+        probe = SimpleNamespace(priority=0, request_type=request_type, source_id=None, unit_id=None)
+        rule = select_rule(probe, "resolution")  # type: ignore[arg-type]
+        specs.append((rule.amount, rule.amount_unit, rule.start_event))
+    return specs[0] != specs[1]
+
+
+def _reselect_resolution(actor: Actor, case: Case, event: str, reason: str) -> bool:
     spec = dict(case.clock_spec or {})
     if not spec or not case.is_open or case.answered_at is not None:
         return False
@@ -292,7 +318,7 @@ def on_priority_change(actor: Actor, case: Case, reason: str) -> bool:
         "case.deadline_recomputed",
         DEADLINE_OBJECT,
         case.id,
-        event="priority",
+        event=event,
         reason=reason,
         old_due_at=old_due.isoformat() if old_due else None,
         due_at=case.due_at.isoformat() if case.due_at else None,

@@ -255,7 +255,8 @@ def models_page() -> Any:
 
     return render_template(
         "admin/models.html",
-        versions=models_admin.versions(),
-        active=models_admin.active(),
+        versions=(all_versions := models_admin.versions()),
+        active=(active := models_admin.active()),
+        request_report=models_admin.request_type_report(all_versions, active),
         corrections=db.session.scalar(select(func.count()).select_from(LabelCorrection)) or 0,
     )

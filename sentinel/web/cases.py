@@ -236,11 +236,18 @@ def correct(case_id: int) -> Any:
     field = request.form.get("field", "")
     value = request.form.get("value", "")
 
-    def run(case: Case) -> None:
+    def run(case: Case) -> str:
+        due_before = case.due_at
         if corrections.correct(current_actor(), case, field, value) is None:
             raise SentinelError("分类未改变")
+        if field == "request_type" and case.due_at is not None and case.due_at != due_before:
+            return (
+                f"已更正工单 #{case.id} 的诉求类型为“{case.request_type}”，"
+                f"办理时限按规则重算为 {format_local(case.due_at)}，更正将用于改进模型"
+            )
+        return f"已更正工单 #{case.id} 的分类，更正将用于改进模型"
 
-    return act_on_case(case_id, "case.correct", run, "已更正工单 #{id} 的分类，更正将用于改进模型")
+    return act_on_case(case_id, "case.correct", run, lambda message: message)
 
 
 @bp.route("/<int:case_id>/priority", methods=["POST"])

@@ -58,6 +58,8 @@ def _describe_event(event: AuditEvent) -> dict[str, Any]:
         parts.append({"met": "按期", "late": "超期"}.get(data["state"], ""))
     if data.get("event") == "priority":
         parts.append("紧急程度调整")
+    if data.get("event") == "request_type":
+        parts.append(data.get("reason") or "诉求类型更正")
     if data.get("provisional"):
         parts.append("临时")
     who = (
