@@ -53,6 +53,15 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "admin.manage": frozenset({"admin"}),
     "jobs.view": frozenset({"admin"}),
     "models.manage": frozenset({"admin"}),
+    # Reply review (issue 13): 初审/复审 by reviewers and leaders (终审 of tier C replies by
+    # a leader, checked by services/review.py); the office publishes on its accounts.
+    "reply.review": frozenset({"admin", "reviewer", "leader"}),
+    "reply.publish": OFFICE_ROLES,
+    # 辟谣: the office and reviewers mark suspected rumours and record referrals; the
+    # responsible (lead) unit verifies them.
+    "rumour.view": ALL_ROLES,
+    "rumour.mark": frozenset({"admin", "duty_officer", "reviewer", "leader"}),
+    "rumour.verify": HANDLING_ROLES,
 }
 
 

@@ -10,6 +10,16 @@ from sentinel.models.import_batch import ImportBatch
 from sentinel.models.item import Item
 from sentinel.models.job_run import JobRun
 from sentinel.models.neardup import NearDupBand, NearDupSignature
+from sentinel.models.review import (
+    ReplyTemplate,
+    ReplyVersion,
+    ReviewStep,
+    Rumour,
+    RumourCase,
+    RumourDelivery,
+    RumourReferral,
+    RumourSpread,
+)
 from sentinel.models.source import ApiToken, Source
 from sentinel.models.unit import Unit
 from sentinel.models.user import User
@@ -32,6 +42,14 @@ __all__ = [
     "OfficeHours",
     "Reminder",
     "Reply",
+    "ReplyTemplate",
+    "ReplyVersion",
+    "ReviewStep",
+    "Rumour",
+    "RumourCase",
+    "RumourDelivery",
+    "RumourReferral",
+    "RumourSpread",
     "Source",
     "Unit",
     "User",
