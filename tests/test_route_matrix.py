@@ -31,6 +31,7 @@ from sentinel.extensions import db
 from sentinel.models import Base, Case, DeadlineChange, Reminder, User, utcnow
 from sentinel.services import deadline_changes, imports, returns, triage, units, users
 from tests.conftest import PASSWORD, SEED_ACTOR
+from tests.support.replies import publish_answer
 
 # --------------------------------------------------------------------------- the rules
 
@@ -226,7 +227,7 @@ class World:
         if state in ("acknowledged", "answered", "closed"):
             triage.acknowledge(edu, case)
         if state in ("answered", "closed"):
-            triage.answer(edu, case, "您好，已安排维修。")
+            publish_answer(self.office, case, "您好，已安排维修。")
         if state == "closed":
             triage.close(duty, case)
         db.session.commit()

@@ -98,7 +98,7 @@ def upgrade():
         sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_reply_versions_author_id_users')),
         sa.ForeignKeyConstraint(['reply_id'], ['replies.id'], name=op.f('fk_reply_versions_reply_id_replies')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_reply_versions')),
-        sa.UniqueConstraint('reply_id', 'number', name=op.f('uq_reply_versions_reply_id')),
+        sa.UniqueConstraint('reply_id', 'number', name=op.f('uq_reply_versions_reply_id_number')),
     )
     with op.batch_alter_table('reply_versions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reply_versions_reply_id'), ['reply_id'], unique=False)
@@ -181,7 +181,7 @@ def upgrade():
         sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_rumour_spreads_item_id_items')),
         sa.ForeignKeyConstraint(['rumour_id'], ['rumours.id'], name=op.f('fk_rumour_spreads_rumour_id_rumours')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_rumour_spreads')),
-        sa.UniqueConstraint('rumour_id', 'item_id', name=op.f('uq_rumour_spreads_rumour_id')),
+        sa.UniqueConstraint('rumour_id', 'item_id', name=op.f('uq_rumour_spreads_rumour_id_item_id')),
     )
     with op.batch_alter_table('rumour_spreads', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rumour_spreads_rumour_id'), ['rumour_id'], unique=False)

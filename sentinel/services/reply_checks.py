@@ -26,9 +26,20 @@ def findings(text: str) -> list[Any]:
     """Every lint finding in ``text`` (character offsets), in text order."""
     from classifiers.reply_lint import lint
 
-    from sentinel.services.lint_words import current_config
+    return sorted(lint(text, _config()), key=lambda f: (f.start, f.end))
 
-    return sorted(lint(text, current_config()), key=lambda f: (f.start, f.end))
+
+def _config() -> Any:
+    """The office's lint configuration (word lists from the database and the allowed
+    domains setting) from ``services/lint_words.py``; the library's own defaults (the
+    shipped word list, ``gov.cn``) until that module is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("sentinel.services.lint_words") is None:
+        return None
+    from sentinel.services import lint_words
+
+    return lint_words.build_config()
 
 
 class LintBlocked(ValidationFailed):
