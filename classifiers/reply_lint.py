@@ -96,8 +96,9 @@ class WordEntry:
 # --------------------------------------------------------------------------- normalisation
 
 # Full-width characters that can be part of a number, an e-mail address or a URL, made
-# half-width one for one. Full-width ，；！？（） stay: they end an address in Chinese text.
-_FW_KEEP = "０１２３４５６７８９＠．：／－＋％＿＝＆＃～"
+# half-width one for one. Full-width ，；：！？（） stay: they end an address in Chinese text
+# ("网址：www.x.com", "www.x.com：0731-…" must not read as a port).
+_FW_KEEP = "０１２３４５６７８９＠．／－＋％＿＝＆＃～"
 _TRANSLATE: dict[int, int] = {ord(c): ord(c) - 0xFEE0 for c in _FW_KEEP}
 _TRANSLATE.update({cp: cp - 0xFEE0 for cp in range(0xFF21, 0xFF3B)})  # Ａ-Ｚ
 _TRANSLATE.update({cp: cp - 0xFEE0 for cp in range(0xFF41, 0xFF5B)})  # ａ-ｚ
@@ -116,7 +117,7 @@ def _fold(text: str) -> str:
 
 # URLs are ASCII in running text (anything else is percent-encoded), so a URL ends at the
 # first Chinese character or symbol (℃, ㎡, full-width punctuation).
-_URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]"
+_URL_CHARS = r"[A-Za-z0-9\-._~:/?#@!$&()*+,;=%]"  # no [ ]: IPv6 hosts only
 _TRAILING = ".,;:!?)]}'\"*-_~%"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
 # Top-level domains recognised without a scheme or www (a bare "附件.doc" or "Co.Ltd" is
@@ -135,10 +136,10 @@ _EMAIL = re.compile(
 )
 _URL_WITH_SCHEME = re.compile(rf"(?i)(?<![A-Za-z])(?:https?|ftp)://{_URL_CHARS}+")
 _URL_BARE = re.compile(
-    r"(?<![A-Za-z0-9@.\-_/:])"
+    r"(?<![A-Za-z0-9@.\-_/])"
     rf"(?:(?i:www)\.(?:{_LABEL}\.)*[A-Za-z]{{2,24}}|(?:{_LABEL}\.)+(?i:{_TLDS})|(?P<ip>{_IP}))"
     r"(?![A-Za-z0-9\-]|\.[0-9])"
-    rf"(?P<rest>(?::[0-9]{{1,5}})?(?:[/?#]{_URL_CHARS}*)?)"
+    rf"(?P<rest>(?::[0-9]{{1,5}}(?![0-9]))?(?:[/?#]{_URL_CHARS}*)?)"
 )
 _HOST_OF_URL = re.compile(r"(?i)^(?:(?:https?|ftp)://)?(?:[^/?#@]*@)?([^/?#:]+)")
 _EMBEDDED_SCHEME = re.compile(r"(?i)(?<!=)(?:https?|ftp)://")
@@ -368,15 +369,10 @@ def _classify_run(
         if i == 0 and not plus and _glued_before(folded, first_start):
             continue
         digits = ""
-        seps: set[str] = set()
         for j in range(i, min(n, i + 6)):
             gs, ge = groups[j]
-            if j > i:
-                seps.add(folded[gs - 1])
             digits += folded[gs:ge]
             if len(digits) > 19:
-                break
-            if len(seps) > 1:
                 break
             shape = tuple(ge2 - gs2 for gs2, ge2 in groups[i : j + 1])
             at_end = j == n - 1
@@ -593,7 +589,9 @@ class WordList:
                 message = f"敏感词「{written}」，不宜发布，请删除或改写" + (
                     f"（建议：{entry.suggestion}）" if entry.suggestion else ""
                 )
-            out.append(Finding("word", s, e, written, message, suggestion=entry.suggestion))
+            # A sensitive word has advice, not a correct form: no one-click replacement.
+            fix = entry.suggestion if entry.kind == "错词" else None
+            out.append(Finding("word", s, e, written, message, suggestion=fix))
         return out
 
 

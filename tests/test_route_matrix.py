@@ -121,6 +121,11 @@ RULES: dict[str, Rule] = {
     "triage.index": Rule("triage.view", "none"),
     "triage.feed": Rule("triage.view", "none"),
     "triage.bulk": Rule("triage.bulk", "case"),
+    "lint_words.index": Rule("admin.manage", "none"),
+    "lint_words.toggle": Rule("admin.manage", "none"),
+    "lint_words.disable_shipped": Rule("admin.manage", "none"),
+    "lint_words.import_words": Rule("admin.manage", "none"),
+    "lint_words.check": Rule("admin.manage", "none"),
 }
 
 # Who sends each request: (username, variant). "in": the target lies in the user's units
@@ -375,6 +380,22 @@ def _merge(w: World, variant: str) -> Req:
     return Req("POST", f"/cases/{case.id}/merge", {"into_id": str(into.id)}, 302, True)
 
 
+def _lint_word(w: World, variant: str) -> Req:
+    from sentinel.services import lint_words
+
+    row = lint_words.add_word(w.actor("admin"), f"矩阵词{w.next()}", "敏感词")
+    db.session.commit()
+    return Req("POST", f"/admin/lint-words/{row.id}/toggle", {"active": "0"}, 302, True)
+
+
+def _shipped_word(w: World, variant: str) -> Req:
+    from sentinel.services import lint_words
+
+    entries = lint_words.shipped_entries()
+    word = entries[w.next() % len(entries)].word
+    return Req("POST", "/admin/lint-words/shipped", {"word": word}, 302, True)
+
+
 SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("static", "GET"): _get("/static/css/app.css"),
     ("auth.index", "GET"): _get("/", 302),
@@ -594,6 +615,22 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
         {"action": "claim", "case_ids": [str(w.case("new").id)]},
         302,
         True,
+    ),
+    ("lint_words.index", "GET"): _get("/admin/lint-words"),
+    ("lint_words.index", "POST"): lambda w, v: Req(
+        "POST", "/admin/lint-words", {"word": f"矩阵词{w.next()}", "kind": "敏感词"}, 302, True
+    ),
+    ("lint_words.toggle", "POST"): _lint_word,
+    ("lint_words.disable_shipped", "POST"): _shipped_word,
+    ("lint_words.import_words", "POST"): lambda w, v: Req(
+        "POST",
+        "/admin/lint-words/import",
+        {"file": (io.BytesIO(f"词,类别\n矩阵词{w.next()},敏感词\n".encode()), "词表.csv")},
+        302,
+        True,
+    ),
+    ("lint_words.check", "POST"): lambda w, v: Req(
+        "POST", "/admin/lint-words/check", {"text": "电话13800138000"}, 200, False
     ),
 }
 

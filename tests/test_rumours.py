@@ -111,7 +111,7 @@ def test_new_items_repeating_the_rumour_are_counted_as_respread(office, rumour_c
     db.session.commit()
     assert rumour.respread_count == 0
     repeat = office.ingest(
-        "网传县第一中学食堂发生集体食物中毒，已有三十多名学生送医，学校封锁消息！！", 
+        "网传县第一中学食堂发生集体食物中毒，已有三十多名学生送医，学校封锁消息！！",
         "县图书馆周末几点开门？",
     )
     db.session.refresh(rumour)

@@ -1,7 +1,7 @@
 """Reply review (先审后发), reply templates, text versions, and rumour clarification (辟谣)
 
 Revision ID: review13_01
-Revises: scope_01
+Revises: lint13_01
 Create Date: 2026-12-01 19:00:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'review13_01'
-down_revision = 'scope_01'
+down_revision = 'lint13_01'
 branch_labels = None
 depends_on = None
 

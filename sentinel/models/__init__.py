@@ -9,6 +9,7 @@ from sentinel.models.deadline import CaseReturn, DeadlineChange, DeadlineRule, R
 from sentinel.models.import_batch import ImportBatch
 from sentinel.models.item import Item
 from sentinel.models.job_run import JobRun
+from sentinel.models.lint_word import LintWord
 from sentinel.models.neardup import NearDupBand, NearDupSignature
 from sentinel.models.review import (
     ReplyTemplate,
@@ -37,6 +38,7 @@ __all__ = [
     "Item",
     "JobRun",
     "LabelCorrection",
+    "LintWord",
     "NearDupBand",
     "NearDupSignature",
     "OfficeHours",

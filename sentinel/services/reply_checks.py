@@ -24,22 +24,11 @@ KIND_LABELS = {
 
 def findings(text: str) -> list[Any]:
     """Every lint finding in ``text`` (character offsets), in text order."""
-    from classifiers.reply_lint import lint
-
-    return sorted(lint(text, _config()), key=lambda f: (f.start, f.end))
-
-
-def _config() -> Any:
-    """The office's lint configuration (word lists from the database and the allowed
-    domains setting) from ``services/lint_words.py``; the library's own defaults (the
-    shipped word list, ``gov.cn``) until that module is installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("sentinel.services.lint_words") is None:
-        return None
     from sentinel.services import lint_words
 
-    return lint_words.build_config()
+    # The office's configuration: word lists from the database plus the shipped list,
+    # and the allowed domains setting (cached, invalidated when the lists change).
+    return sorted(lint_words.lint_text(text), key=lambda f: (f.start, f.end))
 
 
 class LintBlocked(ValidationFailed):
