@@ -99,16 +99,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(deadline_rules.bp)
     app.register_blueprint(case_deadlines.bp)
     app.register_blueprint(reminders.bp)
-<<<<<<< HEAD
     from sentinel.web import replies, rumours
 
     app.register_blueprint(replies.bp)
     app.register_blueprint(rumours.bp)
-=======
     from sentinel.web import lint_words
 
     app.register_blueprint(lint_words.bp)
->>>>>>> lint13
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

@@ -121,7 +121,6 @@ class DefaultConfig:
     SMTP_STARTTLS = False
     SMTP_FROM = "sentinel@localhost"
     SMTP_TIMEOUT = 10
-<<<<<<< HEAD
     # Reply review (先审后发, issue 13): review levels required per risk tier (A 普通,
     # B 重要, C 敏感) as "tier:levels" pairs, and the tiers whose last level (终审) must be
     # a leader's.
@@ -136,14 +135,12 @@ class DefaultConfig:
     # Similar past answers shown while drafting: how many, and the lowest cosine shown.
     SIMILAR_ANSWERS_COUNT = 5
     SIMILAR_ANSWERS_MIN_SCORE = 0.2
-=======
     # Pre-publish lint (issue 13): links and e-mail addresses are allowed only on these
     # domains and their subdomains; everything else is a finding. JSON list in the env:
     # SENTINEL_LINT_ALLOWED_DOMAINS='["gov.cn", "example.org.cn"]'.
     LINT_ALLOWED_DOMAINS: tuple[str, ...] | list[str] = ("gov.cn",)
     # Word-list CSV uploads on the 错敏词 page.
     LINT_WORDS_MAX_BYTES = 2 * 1024 * 1024
->>>>>>> lint13
 
 
 # The placeholders DEADLINE_NOTICE_TEMPLATE may use (services/deadline_changes.py).

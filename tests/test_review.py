@@ -231,7 +231,9 @@ def test_lint_blocks_every_step_and_publishing(office, handling):
 
 
 def test_suggestion_replaces_a_wrong_word(office, handling):
-    draft = triage.save_draft(office.actor("edu_handler"), handling, "根据中华人民共合国有关规定办理。")
+    draft = triage.save_draft(
+        office.actor("edu_handler"), handling, "根据中华人民共合国有关规定办理。"
+    )
     (finding,) = reply_checks.findings(draft.body)
     assert finding.kind == "word" and finding.suggestion == "中华人民共和国"
     review.apply_suggestion(office.actor("edu_handler"), draft, finding.start, finding.end)

@@ -16,7 +16,10 @@ from tests.conftest import PASSWORD, SEED_ACTOR
 from tests.support.replies import approve_all
 
 RUMOUR = "网传县第一中学食堂发生集体食物中毒，已有三十多名学生送医，学校封锁消息"
-CLARIFY = "关于网传县第一中学食堂食物中毒的情况说明：经县教育局会同县市场监管局核实，该校食堂近期未发生食物中毒事件，网传内容不实。请广大网民不信谣、不传谣。"
+CLARIFY = (
+    "关于网传县第一中学食堂食物中毒的情况说明：经县教育局会同县市场监管局核实，"
+    "该校食堂近期未发生食物中毒事件，网传内容不实。请广大网民不信谣、不传谣。"
+)
 
 
 @pytest.fixture
@@ -136,7 +139,9 @@ def test_verification_needs_the_responsible_unit_and_a_source(office, rumour_cas
             source_title="x",
         )
     with pytest.raises(ValidationFailed, match="附件"):
-        rumours.verify(office.actor("edu_handler"), rumour, finding="不实", source_kind="attachment")
+        rumours.verify(
+            office.actor("edu_handler"), rumour, finding="不实", source_kind="attachment"
+        )
     rumours.verify(
         office.actor("edu_handler"),
         rumour,
@@ -155,7 +160,9 @@ def test_referrals_are_recorded(office, rumour_case):
     rumour = verified(office, rumour_case)
     with pytest.raises(ValidationFailed):
         rumours.refer(office.actor("duty"), rumour, "court", "", "")
-    rumours.refer(office.actor("duty"), rumour, "police", "县公安局网安大队 受案号 2026-118", "造谣者已查明")
+    rumours.refer(
+        office.actor("duty"), rumour, "police", "县公安局网安大队 受案号 2026-118", "造谣者已查明"
+    )
     rumours.refer(office.actor("leader"), rumour, "cac", "", "请求处置传播账号")
     rows = db.session.scalars(select(RumourReferral).order_by(RumourReferral.id)).all()
     assert [(r.agency, r.recorded_by_id) for r in rows] == [

@@ -12,7 +12,11 @@ from sentinel.services import review, triage, users
 from tests.conftest import PASSWORD, SEED_ACTOR
 
 # Reviewers for each level of the tier (level 3 of tier C is the leader's 终审).
-REVIEWERS = {"A": ["reviewer"], "B": ["reviewer", "reviewer2"], "C": ["reviewer", "reviewer2", "leader"]}
+REVIEWERS = {
+    "A": ["reviewer"],
+    "B": ["reviewer", "reviewer2"],
+    "C": ["reviewer", "reviewer2", "leader"],
+}
 
 
 def ensure_reviewer2(office: Any) -> None:
