@@ -31,9 +31,7 @@ def process_items(item_ids: list[int]) -> dict[str, int]:
     from sentinel.services import rumours
 
     respread = rumours.flag_respread([i.id for i in items])
-    log.info(
-        "items_processed count=%s classified=%s respread=%s", len(items), classified, respread
-    )
+    log.info("items_processed count=%s classified=%s respread=%s", len(items), classified, respread)
     return {"processed": len(items), "classified": classified, "respread": respread}
 
 

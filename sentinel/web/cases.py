@@ -225,12 +225,24 @@ def reply(case_id: int) -> Any:
         if not can(current_user, "case.answer"):
             return act_on_case(case_id, "case.answer", lambda c: None, "")
         # 先审后发: the answer goes to review; the case is answered once it is published.
-        return act_on_case(
-            case_id,
-            "case.answer",
-            lambda c: triage.submit_answer(current_actor(), c, body),
-            "工单 #{id} 的答复已提交审核，审核通过并发布后才算已答复",
+        # The text is saved first, so a submission the lint blocks keeps the draft and
+        # the drafter lands on its findings.
+        case = get_case_or_404(case_id, "case.answer")
+
+        def save() -> Any:
+            triage.check_transition(current_actor(), case, "answer")  # lead unit, state
+            return triage.save_draft(current_actor(), case, body)
+
+        saved = submit(save, None)
+        if not saved:
+            return redirect(url_for("cases.show", case_id=case.id))
+        sent = submit(
+            lambda: triage.submit_answer(current_actor(), case),
+            f"工单 #{case.id} 的答复已提交审核，审核通过并发布后才算已答复",
         )
+        if not sent:
+            return redirect(url_for("replies.show", reply_id=saved.value.id))
+        return redirect(url_for("cases.show", case_id=case.id))
     return act_on_case(
         case_id,
         "case.draft",
