@@ -99,6 +99,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(deadline_rules.bp)
     app.register_blueprint(case_deadlines.bp)
     app.register_blueprint(reminders.bp)
+    from sentinel.web import replies, rumours
+
+    app.register_blueprint(replies.bp)
+    app.register_blueprint(rumours.bp)
     from sentinel.web import lint_words
 
     app.register_blueprint(lint_words.bp)

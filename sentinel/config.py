@@ -124,6 +124,20 @@ class DefaultConfig:
     SMTP_STARTTLS = False
     SMTP_FROM = "sentinel@localhost"
     SMTP_TIMEOUT = 10
+    # Reply review (先审后发, issue 13): review levels required per risk tier (A 普通,
+    # B 重要, C 敏感) as "tier:levels" pairs, and the tiers whose last level (终审) must be
+    # a leader's.
+    REVIEW_LEVELS = "A:1,B:2,C:3"
+    REVIEW_LEADER_TIERS = "C"
+    # The tier a rumour clarification (辟谣) is reviewed at, at the least.
+    RUMOUR_REVIEW_TIER = "C"
+    # Re-spread: a new item at or above this MinHash similarity to a clarified rumour.
+    RUMOUR_RESPREAD_THRESHOLD = 0.5
+    # The authoritative source uploaded with a rumour's verification (a scan, a PDF).
+    RUMOUR_ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
+    # Similar past answers shown while drafting: how many, and the lowest cosine shown.
+    SIMILAR_ANSWERS_COUNT = 5
+    SIMILAR_ANSWERS_MIN_SCORE = 0.2
     # Pre-publish lint (issue 13): links and e-mail addresses are allowed only on these
     # domains and their subdomains; everything else is a finding. JSON list in the env:
     # SENTINEL_LINT_ALLOWED_DOMAINS='["gov.cn", "example.org.cn"]'.

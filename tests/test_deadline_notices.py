@@ -20,6 +20,7 @@ from sentinel.models import AuditEvent, Case, DeadlineChange, Reply
 from sentinel.services import deadline_changes, returns, sla, triage, workcalendar
 from sentinel.timefmt import SHANGHAI
 from tests.conftest import PASSWORD
+from tests.support.replies import publish_answer
 
 ACTOR = Actor(label="test")
 TEXTS = iter(f"第{i}号：请问学校门口的人行道什么时候能修好，已经坏了{i}天" for i in range(1000))
@@ -212,7 +213,7 @@ def test_rejection_says_so_and_drafts_nothing(app, office, handling):
 def test_no_approval_without_a_running_clock(office, handling):
     """Approving after the answer would record a deadline change and a notice that aren't."""
     change = request_extension(office, handling)
-    triage.answer(office.actor("edu_handler"), handling, "已答复。")
+    publish_answer(office, handling, "已答复。")
     with pytest.raises(InvalidTransition, match="不在办理中"):
         deadline_changes.decide_change(office.actor("duty"), change, True)
     assert change.status == "pending" and notices(handling) == []

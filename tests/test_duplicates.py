@@ -17,6 +17,7 @@ from sentinel.extensions import db
 from sentinel.models import AuditEvent, Case, Item
 from sentinel.services import duplicates, ingest, sources, triage
 from tests.conftest import PASSWORD, SEED_ACTOR
+from tests.support.replies import publish_answer
 
 TEXT = "图书馆周末几点开门？"
 NEAR_A = "A市A3区魏家坡小区脏乱差，垃圾堆放多日无人清运，多次向社区反映得不到解决"
@@ -101,7 +102,7 @@ def test_identical_text_to_an_answered_case_opens_a_new_case_linked_as_possible_
     case = office.case(TEXT)
     triage.dispatch(office.actor("duty"), case, office.edu)
     triage.acknowledge(office.actor("edu_handler"), case)
-    triage.answer(office.actor("edu_handler"), case, "上午九点。")
+    publish_answer(office, case, "上午九点。")
     db.session.commit()
     result = office.ingest(TEXT)[0]
     assert result.case_id != case.id and result.duplicate is False
@@ -252,7 +253,7 @@ def test_near_duplicate_of_an_answered_case_is_only_suggested(classified_app, of
     case = office.case(NEAR_A)
     triage.dispatch(office.actor("duty"), case, office.edu)
     triage.acknowledge(office.actor("edu_handler"), case)
-    triage.answer(office.actor("edu_handler"), case, "已安排清运。")
+    publish_answer(office, case, "已安排清运。")
     db.session.commit()
     new = office.case(NEAR_B)
     db.session.refresh(new)

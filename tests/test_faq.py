@@ -17,6 +17,7 @@ from sentinel.extensions import db
 from sentinel.models import AuditEvent, FaqEntry, FaqSource, FaqUse, FaqVersion
 from sentinel.services import faq, triage
 from tests.conftest import PASSWORD
+from tests.support.replies import publish_answer
 
 QUESTION_TEXT = "您好，我的社保卡丢了。请问社保卡在哪里补办？需要带什么材料？谢谢！"
 ANSWER = "您好！社保卡遗失可携带本人身份证到县政务服务中心社保窗口办理补卡，工本费20元。"
@@ -30,7 +31,7 @@ def answered_consultation(office: Any, text: str = QUESTION_TEXT, body: str = AN
     triage.claim(duty, case)
     triage.dispatch(duty, case, office.edu)
     triage.acknowledge(edu, case)
-    triage.answer(edu, case, body)
+    publish_answer(office, case, body)
     db.session.commit()
     return case
 
@@ -78,7 +79,7 @@ def test_answers_to_other_request_types_make_no_suggestion(office):
     triage.claim(duty, case)
     triage.dispatch(duty, case, office.edu)
     triage.acknowledge(edu, case)
-    triage.answer(edu, case, "已安排清理。")
+    publish_answer(office, case, "已安排清理。")
     db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(FaqEntry)) == 0
 

@@ -17,6 +17,7 @@ from sentinel.auth.permissions import Actor
 from sentinel.extensions import db
 from sentinel.models import FaqEntry
 from sentinel.services import faq, triage
+from tests.support.replies import publish_answer
 from tests.test_browser import _free_port, _login, _page, _shot, browser, pytestmark  # noqa: F401
 
 
@@ -100,7 +101,7 @@ def test_public_page_queue_and_case_suggestions(server, browser, office):  # noq
         triage.claim(duty, c)
         triage.dispatch(duty, c, office.edu)
         triage.acknowledge(edu, c)
-    triage.answer(edu, case, "您好！报名需户口簿、房产证明或租房备案证明、预防接种证。")
+    publish_answer(office, case, "您好！报名需户口簿、房产证明或租房备案证明、预防接种证。")
     open_case = office.case("我的社保卡丢了，想问一下去哪里补办，要带什么？")
     triage.claim(duty, open_case)
     triage.dispatch(duty, open_case, office.edu)

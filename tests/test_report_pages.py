@@ -12,6 +12,7 @@ from sentinel.extensions import db
 from sentinel.models import Assignment, ReportArchive, utcnow
 from sentinel.services import reports, returns, sla_report, triage
 from sentinel.timefmt import SHANGHAI
+from tests.support.replies import publish_answer
 from tests.test_duplicates import csrf_login, page_token
 
 
@@ -109,7 +110,7 @@ def test_the_real_services_feed_the_report_and_its_drill_down(client, office):
     triage.acknowledge(edu_handler, case)
     task = returns.add_assist(duty, case, office.health, 2)
     returns.finish_assist(health_handler, case, task)
-    triage.answer(edu_handler, case, "您好，已安排维修。")
+    publish_answer(office, case, "您好，已安排维修。")
     db.session.commit()
     assert db.session.get(Assignment, task.id).finished_at is not None
     today = utcnow().astimezone(SHANGHAI).date()

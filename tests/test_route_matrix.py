@@ -31,6 +31,7 @@ from sentinel.extensions import db
 from sentinel.models import Base, Case, DeadlineChange, Reminder, User, utcnow
 from sentinel.services import deadline_changes, imports, returns, triage, units, users
 from tests.conftest import PASSWORD, SEED_ACTOR
+from tests.support.replies import publish_answer
 
 # --------------------------------------------------------------------------- the rules
 
@@ -238,7 +239,7 @@ class World:
         if state in ("acknowledged", "answered", "closed"):
             triage.acknowledge(edu, case)
         if state in ("answered", "closed"):
-            triage.answer(edu, case, "您好，已安排维修。")
+            publish_answer(self.office, case, "您好，已安排维修。")
         if state == "closed":
             triage.close(duty, case)
         db.session.commit()
@@ -760,6 +761,177 @@ SCENARIOS.update(
         ("faq.use_answer", "POST"): _faq_use,
     }
 )
+
+# --------------------------------------------------------------------------- issue 13
+# Reply review (services/review.py) and 辟谣 (services/rumours.py): one block, appended.
+
+RULES.update(
+    {
+        "replies.show": Rule("case.view", "case"),
+        "replies.save": Rule("case.draft", "lead"),
+        "replies.fix": Rule("case.draft", "lead"),
+        "replies.submit_for_review": Rule("case.answer", "lead"),
+        "replies.approve": Rule("reply.review", "case"),
+        "replies.reject": Rule("reply.review", "case"),
+        "replies.tier": Rule("reply.review", "case"),
+        "replies.publish": Rule("reply.publish", "case"),
+        "replies.correct": Rule("case.draft", "lead"),
+        "replies.new": Rule("case.draft", "lead"),
+        "replies.queue": Rule("reply.review", "none"),
+        "replies.templates_page": Rule("admin.manage", "none"),
+        "replies.template_edit": Rule("admin.manage", "none"),
+        "rumours.index": Rule("rumour.view", "none"),
+        "rumours.show": Rule("rumour.view", "case"),
+        "rumours.mark": Rule("rumour.mark", "case"),
+        "rumours.verify": Rule("rumour.verify", "lead"),
+        "rumours.attachment": Rule("rumour.view", "case"),
+        "rumours.clarification": Rule("case.draft", "lead"),
+        "rumours.referral": Rule("rumour.mark", "case"),
+    }
+)
+
+REPLY_TEXT = "您好，您反映的路灯问题已安排维修，预计本周内修复。"
+
+
+def _reply(w: World, variant: str, stage: str, body: str = REPLY_TEXT) -> Any:
+    """An answer of the education bureau at ``stage``: draft, review, approved, final."""
+    from sentinel.services import review
+
+    case = w.case("acknowledged", assist=variant == "assist")
+    edu = w.actor("edu_handler")
+    reply = triage.save_draft(edu, case, body)
+    if stage in ("review", "approved", "final"):
+        review.submit(edu, reply)
+    if stage in ("approved", "final"):
+        review.approve(w.actor("reviewer"), reply)
+    if stage == "final":
+        review.publish(w.actor("duty"), reply, "")
+    db.session.commit()
+    return reply
+
+
+def _reply_post(
+    stage: str, action: str, data: dict[str, Any] | None = None, body: str = REPLY_TEXT
+):
+    def build(w: World, variant: str) -> Req:
+        reply = _reply(w, variant, stage, body)
+        return Req("POST", f"/replies/{reply.id}/{action}", dict(data or {}), 302, True)
+
+    return build
+
+
+def _template(w: World) -> Any:
+    from sentinel.services import reply_templates
+
+    template = reply_templates.save_template(
+        w.actor("admin"), None, kind="answer", name=f"模板{w.next()}", body="{留言人}您好！"
+    )
+    db.session.commit()
+    return template
+
+
+def _rumour(w: World, variant: str, stage: str = "suspected") -> Any:
+    from sentinel.services import rumours
+
+    case = w.case("acknowledged", assist=variant == "assist")
+    rumour = rumours.mark(w.actor("duty"), case, f"谣言{w.next()}")
+    if stage == "verified":
+        rumours.verify(
+            w.actor("edu_handler"),
+            rumour,
+            finding="经核实不实",
+            source_kind="attachment",
+            attachment=("通报.pdf", b"%PDF report"),
+        )
+    db.session.commit()
+    return rumour
+
+
+SCENARIOS.update(
+    {
+        ("replies.show", "GET"): lambda w, v: Req(
+            "GET", f"/replies/{_reply(w, v, 'review').id}", changes=False
+        ),
+        ("replies.save", "POST"): _reply_post("draft", "text", {"body": REPLY_TEXT + "谢谢！"}),
+        ("replies.fix", "POST"): lambda w, v: (
+            lambda reply: Req(
+                "POST",
+                f"/replies/{reply.id}/fix",
+                {"start": reply.body.index("138"), "end": reply.body.index("138") + 11},
+                302,
+                True,
+            )
+        )(_reply(w, v, "draft", "您好，请致电13800138000联系经办人。")),
+        ("replies.submit_for_review", "POST"): _reply_post("draft", "submit"),
+        ("replies.approve", "POST"): _reply_post("review", "approve", {"opinion": "同意"}),
+        ("replies.reject", "POST"): _reply_post("review", "reject", {"reasons": "请写明时间"}),
+        ("replies.tier", "POST"): _reply_post("review", "tier", {"tier": "C"}),
+        ("replies.publish", "POST"): _reply_post("approved", "publish", {"link": ""}),
+        ("replies.correct", "POST"): _reply_post("final", "correct"),
+        ("replies.new", "POST"): lambda w, v: Req(
+            "POST",
+            f"/cases/{w.case('acknowledged', assist=v == 'assist').id}/replies",
+            {"kind": "answer", "body": REPLY_TEXT},
+            302,
+            True,
+        ),
+        ("replies.queue", "GET"): _get("/reviews"),
+        ("replies.templates_page", "GET"): _get("/admin/reply-templates"),
+        ("replies.templates_page", "POST"): lambda w, v: Req(
+            "POST",
+            "/admin/reply-templates",
+            {"kind": "answer", "name": f"模板{w.next()}", "body": "{留言人}您好！", "active": "1"},
+            302,
+            True,
+        ),
+        ("replies.template_edit", "GET"): lambda w, v: Req(
+            "GET", f"/admin/reply-templates/{_template(w).id}", changes=False
+        ),
+        ("replies.template_edit", "POST"): lambda w, v: Req(
+            "POST",
+            f"/admin/reply-templates/{_template(w).id}",
+            {"kind": "answer", "name": "改名", "body": "{留言人}您好！已办理。", "active": "1"},
+            302,
+            True,
+        ),
+        ("rumours.index", "GET"): _get("/rumours"),
+        ("rumours.show", "GET"): lambda w, v: Req(
+            "GET", f"/rumours/{_rumour(w, v).id}", changes=False
+        ),
+        ("rumours.mark", "POST"): lambda w, v: Req(
+            "POST",
+            f"/cases/{w.case('dispatched', assist=v == 'assist').id}/rumour",
+            {"title": "网传某校食物中毒"},
+            302,
+            True,
+        ),
+        ("rumours.verify", "POST"): lambda w, v: Req(
+            "POST",
+            f"/rumours/{_rumour(w, v).id}/verify",
+            {"finding": "不实", "source_kind": "document", "source_title": "通报（2026）1号"},
+            302,
+            True,
+        ),
+        ("rumours.attachment", "GET"): lambda w, v: Req(
+            "GET", f"/rumours/{_rumour(w, v, 'verified').id}/attachment", changes=False
+        ),
+        ("rumours.clarification", "POST"): lambda w, v: Req(
+            "POST",
+            f"/rumours/{_rumour(w, v, 'verified').id}/clarification",
+            {"body": "经核实，网传内容不实，请不信谣、不传谣。"},
+            302,
+            True,
+        ),
+        ("rumours.referral", "POST"): lambda w, v: Req(
+            "POST",
+            f"/rumours/{_rumour(w, v).id}/referral",
+            {"agency": "police", "reference": "受案号1"},
+            302,
+            True,
+        ),
+    }
+)
+
 
 # --------------------------------------------------------------------------- the checks
 

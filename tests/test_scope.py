@@ -14,6 +14,7 @@ from sentinel.extensions import db
 from sentinel.models import AuditEvent, Case, DeadlineChange, Item
 from sentinel.services import deadline_changes, returns, sla, triage, units, users
 from tests.conftest import PASSWORD, SEED_ACTOR
+from tests.support.replies import publish_answer
 
 
 @pytest.fixture
@@ -48,11 +49,11 @@ def test_assisting_unit_cannot_draft_or_answer_for_the_lead_unit(office, assiste
     with pytest.raises(Forbidden):
         triage.save_draft(helper, case, "协办单位写的答复")
     with pytest.raises(Forbidden):
-        triage.answer(helper, case, "协办单位写的答复")
+        triage.submit_answer(helper, case, "协办单位写的答复")
     db.session.rollback()
     assert case.status == "acknowledged" and case.answered_at is None and not case.replies
     assert case.deadline_state is None
-    triage.answer(office.actor("edu_handler"), case, "您好，已安排维修。")
+    publish_answer(office, case, "您好，已安排维修。")
     assert case.status == "answered"
 
 

@@ -13,6 +13,7 @@ from sentinel.extensions import db
 from sentinel.models import AuditEvent, Case, DeadlineRule
 from sentinel.services import sla, triage, workcalendar
 from sentinel.timefmt import SHANGHAI
+from tests.support.replies import publish_answer
 
 ACTOR = Actor(label="test")
 
@@ -31,7 +32,12 @@ def run_at(moment: datetime, func, *args):
     """Run a transition with the clock it reads (``triage.utcnow``) frozen at ``moment``."""
     from datetime import UTC
 
-    with mock.patch("sentinel.services.triage.utcnow", return_value=moment.astimezone(UTC)):
+    now = moment.astimezone(UTC)
+    # Publishing an answer (services/review.py) reads its own clock for the publication.
+    with (
+        mock.patch("sentinel.services.triage.utcnow", return_value=now),
+        mock.patch("sentinel.services.review.utcnow", return_value=now),
+    ):
         return func(*args)
 
 
@@ -147,7 +153,7 @@ def test_answer_stops_the_clock(office, calendar):
     case = make_case(office)
     run_at(at(2026, 3, 4, 9, 0), triage.dispatch, office.actor("duty"), case, office.edu)
     run_at(at(2026, 3, 4, 9, 30), triage.acknowledge, office.actor("edu_handler"), case)
-    run_at(at(2026, 3, 5, 9, 0), triage.answer, office.actor("edu_handler"), case, "已处理")
+    run_at(at(2026, 3, 5, 9, 0), publish_answer, office, case, "已处理")
     assert case.deadline_state == "met"
     views = sla.clock_views(case, at(2026, 3, 20, 9, 0))
     assert [(v.clock, v.state) for v in views] == [("response", "met"), ("resolution", "met")]

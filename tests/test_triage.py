@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sentinel.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from sentinel.extensions import db
 from sentinel.models import AuditEvent, Case, Item
-from sentinel.services import triage
+from sentinel.services import review, triage
+from tests.support.replies import approve_all, publish_answer
 
 
 def actions(case):
@@ -37,7 +38,12 @@ def test_full_path_claim_dispatch_acknowledge_draft_answer_close(office):
     assert draft.status == "draft" and case.status == "acknowledged"
     triage.save_draft(handler, case, "您好，社保卡可在县政务服务中心二楼补办。")
     assert len(case.replies) == 1
-    final = triage.answer(handler, case)
+    # 先审后发: submitting sends the draft to review; the case is answered when the
+    # reviewed reply is published.
+    submitted = triage.submit_answer(handler, case)
+    assert submitted.status == "review" and case.status == "acknowledged"
+    approve_all(office, submitted)
+    final = review.publish(duty, submitted, "https://weibo.com/1/2")
     assert final.status == "final" and case.status == "answered" and case.answered_at
     triage.close(duty, case)
     assert case.status == "closed"
@@ -46,9 +52,14 @@ def test_full_path_claim_dispatch_acknowledge_draft_answer_close(office):
         "case.claim",
         "case.dispatch",
         "case.acknowledge",
+        "reply.drafted",
         "case.save_draft",
+        "reply.edited",
         "case.save_draft",
+        "reply.submitted",
+        "reply.approved",
         "case.answer",
+        "reply.published",
         "case.close",
     ]
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.dispatch")).one()
@@ -138,7 +149,7 @@ def test_transitions_not_allowed_from_a_state_are_refused(office, status, transi
     admin = office.actor("admin")
     call = {
         "acknowledge": lambda: triage.acknowledge(admin, case),
-        "answer": lambda: triage.answer(admin, case, "答复"),
+        "answer": lambda: triage.submit_answer(admin, case, "答复"),
         "close": lambda: triage.close(admin, case),
         "unclaim": lambda: triage.unclaim(admin, case),
         "claim": lambda: triage.claim(admin, case),
@@ -175,7 +186,7 @@ def test_answer_requires_a_body(office):
     triage.dispatch(office.actor("duty"), case, office.edu)
     triage.acknowledge(office.actor("edu_handler"), case)
     with pytest.raises(ValidationFailed):
-        triage.answer(office.actor("edu_handler"), case)
+        triage.submit_answer(office.actor("edu_handler"), case)
     with pytest.raises(ValidationFailed):
         triage.save_draft(office.actor("edu_handler"), case, "   ")
     assert case.status == "acknowledged"
@@ -186,7 +197,7 @@ def test_ingest_after_answer_opens_a_new_case_linked_to_the_answered_one(office)
     case = office.case("图书馆几点开门？")
     triage.dispatch(office.actor("duty"), case, office.edu)
     triage.acknowledge(office.actor("edu_handler"), case)
-    triage.answer(office.actor("edu_handler"), case, "上午九点。")
+    publish_answer(office, case, "上午九点。")
     db.session.commit()
     new_id = office.ingest("图书馆几点开门？")[0].case_id
     assert new_id != case.id

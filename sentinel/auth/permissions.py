@@ -60,6 +60,15 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # and reviewers approve suggestions, re-confirm, import and export, for their units.
     "faq.view": ALL_ROLES,
     "faq.approve": frozenset({"admin", "duty_officer", "reviewer"}),
+    # Reply review (issue 13): 初审/复审 by reviewers and leaders (终审 of tier C replies by
+    # a leader, checked by services/review.py); the office publishes on its accounts.
+    "reply.review": frozenset({"admin", "reviewer", "leader"}),
+    "reply.publish": OFFICE_ROLES,
+    # 辟谣: the office and reviewers mark suspected rumours and record referrals; the
+    # responsible (lead) unit verifies them.
+    "rumour.view": ALL_ROLES,
+    "rumour.mark": frozenset({"admin", "duty_officer", "reviewer", "leader"}),
+    "rumour.verify": HANDLING_ROLES,
 }
 
 

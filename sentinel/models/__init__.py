@@ -13,6 +13,16 @@ from sentinel.models.job_run import JobRun
 from sentinel.models.lint_word import LintWord
 from sentinel.models.neardup import NearDupBand, NearDupSignature
 from sentinel.models.report import ReportArchive
+from sentinel.models.review import (
+    ReplyTemplate,
+    ReplyVersion,
+    ReviewStep,
+    Rumour,
+    RumourCase,
+    RumourDelivery,
+    RumourReferral,
+    RumourSpread,
+)
 from sentinel.models.source import ApiToken, Source
 from sentinel.models.unit import Unit
 from sentinel.models.user import User
@@ -40,7 +50,15 @@ __all__ = [
     "OfficeHours",
     "Reminder",
     "Reply",
+    "ReplyTemplate",
+    "ReplyVersion",
     "ReportArchive",
+    "ReviewStep",
+    "Rumour",
+    "RumourCase",
+    "RumourDelivery",
+    "RumourReferral",
+    "RumourSpread",
     "Source",
     "Unit",
     "User",

@@ -182,19 +182,50 @@ class Assignment(Base):
 
 
 class Reply(Base):
-    """The answer to a case. Drafted by the unit; review steps come with the review module."""
+    """A text to the asker: drafted by the unit, reviewed (services/review.py), published."""
 
     __tablename__ = "replies"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    # answer; notice: what the asker is told of an approved 延期/暂停 (a draft until reviewed)
+    # answer; notice: what the asker is told of an approved 延期/暂停 (a draft until reviewed);
+    # ack, return, clarification (models/review.py REPLY_KINDS)
     kind: Mapped[str] = mapped_column(String(20), default="answer")
-    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft, final
+    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft … final
     body: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Review (services/review.py): draft → review → approved → final (published).
+    # The tier decides how many levels (初审/复审/终审) must approve; ``review_round``
+    # starts again at 初审 whenever the text changes after a step.
+    tier: Mapped[str | None] = mapped_column(String(1))
+    review_round: Mapped[int] = mapped_column(default=0, server_default="0")
+    text_hash: Mapped[str | None] = mapped_column(String(64))
+    submitted_at: Mapped[datetime | None]
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Publishing: by hand until a channel can post back; the text is frozen by its hash.
+    published_at: Mapped[datetime | None]
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_link: Mapped[str | None] = mapped_column(String(500))
+    published_hash: Mapped[str | None] = mapped_column(String(64))
+    publish_method: Mapped[str | None] = mapped_column(String(20))
+    # A correction is a new reply linked to the published one it corrects.
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("replies.id"))
+    rumour_id: Mapped[int | None] = mapped_column(ForeignKey("rumours.id"), index=True)
 
     case: Mapped[Case] = relationship(back_populates="replies")
-    author: Mapped[User | None] = relationship()
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id])
+    published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])
+
+    @property
+    def status_label(self) -> str:
+        from sentinel.models.review import REPLY_STATUSES
+
+        return REPLY_STATUSES.get(self.status, self.status)
+
+    @property
+    def kind_label(self) -> str:
+        from sentinel.models.review import REPLY_KINDS
+
+        return REPLY_KINDS.get(self.kind, self.kind)

@@ -185,6 +185,10 @@ def decide_change(
             author_id=actor.user_id,
         )
         db.session.add(draft)
+        db.session.flush()
+        from sentinel.services import review
+
+        review.record_first_version(actor, draft, note="deadline_change")
     db.session.flush()
     audit.record(
         actor,
@@ -203,7 +207,7 @@ def decide_change(
 
 
 def edit_notice(actor: Actor, reply: Reply, body: str) -> None:
-    """Edit a draft notice to the asker before it is reviewed (office or lead unit)."""
+    """Edit the notice to the asker until it is published (office or lead unit)."""
     case = reply.case
     if reply.kind != "notice":
         raise NotFound("告知记录不存在")
@@ -213,10 +217,12 @@ def edit_notice(actor: Actor, reply: Reply, body: str) -> None:
         lead_unit = can(actor.user, "case.draft") and is_lead_unit(actor.user, case)
         if not (can(actor.user, "case.dispatch") or lead_unit):
             raise Forbidden("当前角色不能修改告知留言人的内容")
-    if reply.status != "draft":
-        raise InvalidTransition("告知已审核，不能再修改")
-    reply.body = _clean_notice(body)
-    db.session.flush()
+    if reply.status == "final":
+        raise InvalidTransition("告知已发布，不能再修改")
+    from sentinel.services import review
+
+    # A new version; after a review step the notice goes back to 初审 (services/review.py).
+    review.save_text(actor, reply, _clean_notice(body))
     audit.record(
         actor, "case.notice_edited", "case", case.id, reply_id=reply.id, length=len(reply.body)
     )

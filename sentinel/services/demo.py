@@ -45,6 +45,7 @@ DEMO_USERS = (
     ("duty", "duty_officer", "王敏", ROOT_UNIT),
     ("leader", "leader", "刘建国", ROOT_UNIT),
     ("reviewer", "reviewer", "陈静", ROOT_UNIT),
+    ("reviewer2", "reviewer", "周文", ROOT_UNIT),
     ("jiaoyu", "handler", "张晓燕", "县教育局"),
     ("renshe", "handler", "李国强", "县人力社保局"),
     ("zhujian", "handler", "赵立新", "县住建局"),
@@ -211,6 +212,7 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
     }
     cases = list(db.session.scalars(select(Case).order_by(Case.first_item_at)))
     summary.cases = len(cases)
+    answers: list[tuple[Case, Actor, str]] = []
     for case in cases[: int(len(cases) * 0.45)]:
         unit = by_name[_route(case.title)]
         roll = rng.random()
@@ -223,7 +225,16 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
         if roll < 0.55:
             triage.acknowledge(handler, case)
         if roll < 0.35 and case.id in reply_for and handler_user:
-            triage.answer(handler, case, reply_for[case.id][:5000])
+            answers.append((case, handler, reply_for[case.id][:5000]))
+    # 先审后发 (issue 13): the answers go through review; a few still wait for it.
+    from sentinel.services import demo_review
+
+    demo_review.seed_answers(rng, answers, duty_actor)
+    zhujian = db.session.scalar(select(User).where(User.username == "zhujian"))
+    if zhujian is not None and zhujian.units:
+        demo_review.seed_rumour(
+            channel_sources[0], mailbox, zhujian.units[0], Actor.for_user(zhujian), duty_actor
+        )
     # Requests waiting for the office's decision (待审批): 延期 and 暂停 asked by units.
     from sentinel.services import deadline_changes
 

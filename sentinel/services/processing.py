@@ -27,8 +27,12 @@ def process_items(item_ids: list[int]) -> dict[str, int]:
             update(Item).where(Item.id.in_([i.id for i in items])).values(processed_at=now)
         )
     db.session.flush()
-    log.info("items_processed count=%s classified=%s", len(items), classified)
-    return {"processed": len(items), "classified": classified}
+    # 辟谣 (issue 13): new items repeating a clarified rumour are flagged as re-spread.
+    from sentinel.services import rumours
+
+    respread = rumours.flag_respread([i.id for i in items])
+    log.info("items_processed count=%s classified=%s respread=%s", len(items), classified, respread)
+    return {"processed": len(items), "classified": classified, "respread": respread}
 
 
 def requeue_unlabelled(*, everything: bool = False, batch: int = 500) -> int:

@@ -56,6 +56,8 @@ TRANSITIONS: dict[str, Transition] = {
         Transition(
             "save_draft", "保存草稿", frozenset({"acknowledged"}), None, "case.draft", "lead"
         ),
+        # Submitting the answer to review needs this; the case becomes answered when
+        # the reviewed reply is published (services/review.py).
         Transition(
             "answer", "答复", frozenset({"acknowledged"}), "answered", "case.answer", "lead"
         ),
@@ -214,13 +216,6 @@ def acknowledge(actor: Actor, case: Case) -> None:
     record_transition(actor, case, t)
 
 
-def _current_draft(case: Case) -> Reply | None:
-    for reply in reversed(case.replies):
-        if reply.kind == "answer" and reply.status == "draft":
-            return reply
-    return None
-
-
 def _clean_body(body: str) -> str:
     body = body.strip()
     if not body:
@@ -231,43 +226,56 @@ def _clean_body(body: str) -> str:
 
 
 def save_draft(actor: Actor, case: Case, body: str) -> Reply:
-    """Save (create or update) the unit's draft answer."""
+    """Save (create or update) the unit's draft answer; every save is a new version
+    (services/review.py), and an edit after a review step sends it back to 初审."""
+    from sentinel.services import review
+
     t = check_transition(actor, case, "save_draft")
     body = _clean_body(body)
-    draft = _current_draft(case)
+    draft = review.current_draft(case, "answer")
     if draft is None:
-        draft = Reply(case=case, kind="answer", status="draft", body=body, author_id=actor.user_id)
-        db.session.add(draft)
+        draft = review.create_draft(actor, case, "answer", body)
     else:
-        draft.body = body
-    db.session.flush()
+        review.save_text(actor, draft, body)
     record_transition(actor, case, t, reply_id=draft.id, length=len(body))
     return draft
 
 
-def answer(actor: Actor, case: Case, body: str | None = None) -> Reply:
-    """Mark the case answered with its final reply (the draft, or ``body``)."""
-    t = check_transition(actor, case, "answer")
-    draft = _current_draft(case)
+def submit_answer(actor: Actor, case: Case, body: str | None = None) -> Reply:
+    """提交审核: save ``body`` (if given) as the draft answer and send it to review.
+
+    This replaced the one-step "提交答复": nothing is final until the reply is reviewed
+    at its risk tier and published (services/review.py ``publish``)."""
+    from sentinel.services import review
+
+    check_transition(actor, case, "answer")
     if body is not None and body.strip():
-        body = _clean_body(body)
-        if draft is None:
-            draft = Reply(case=case, kind="answer", body=body, author_id=actor.user_id)
-            db.session.add(draft)
-        else:
-            draft.body = body
+        draft = save_draft(actor, case, body)
+    else:
+        draft = review.current_draft(case, "answer")
     if draft is None:
         raise ValidationFailed("请先填写答复内容")
-    draft.status = "final"
-    case.answered_at = utcnow()
+    review.submit(actor, draft)
+    return draft
+
+
+def complete_answer(actor: Actor, case: Case, reply: Reply) -> None:
+    """The published answer makes the case answered (called by ``review.publish`` only,
+    which has checked the reviews): the resolution clock stops at its publication."""
+    t = TRANSITIONS["answer"]
+    if case.status not in t.from_states:
+        raise InvalidTransition(
+            f"工单 #{case.id} 当前状态为“{CASE_STATUSES[case.status]}”，不能发布答复"
+        )
+    case.answered_at = reply.published_at or utcnow()
     sla.on_answer(actor, case, case.answered_at)  # issue 6: stop the clock
     for assignment in case.assignments:
         if assignment.status in ("active", "acknowledged") and assignment.unit_id == case.unit_id:
             assignment.status = "done"
     db.session.flush()
-    record_transition(actor, case, t, reply_id=draft.id)
-    faq.suggest_from_answer(case, draft, actor)  # issue 15: answered 咨询 → pending FAQ entry
-    return draft
+    record_transition(actor, case, t, reply_id=reply.id)
+    # issue 15: a published answer to a 咨询 suggests an FAQ entry (pending approval).
+    faq.suggest_from_answer(case, reply, actor)
 
 
 def close(actor: Actor, case: Case) -> None:

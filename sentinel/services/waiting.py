@@ -2,7 +2,8 @@
 
 - duty officers: new cases in their queue (待认领);
 - handlers: cases dispatched to their unit and 协办 tasks not yet acknowledged (待签收);
-- approvers (the roles a deadline rule names): 延期/暂停 requests they decide (待审批).
+- approvers (the roles a deadline rule names): 延期/暂停 requests they decide (待审批);
+- reviewers and leaders: replies at their review level (待我审核, services/review.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Waiting:
     to_claim: int = 0
     to_acknowledge: int = 0
     to_decide: int = 0
+    to_review: int = 0
 
 
 def to_acknowledge(user: User) -> int:
@@ -63,4 +65,7 @@ def waiting_for(user: User) -> Waiting:
     decide = 0
     if can(user, "deadline.decide"):
         decide = len(deadline_changes.pending_for(Actor.for_user(user)))
-    return Waiting(to_claim=to_claim, to_acknowledge=ack, to_decide=decide)
+    from sentinel.services import review
+
+    to_review = len(review.queue_for(user)) if can(user, "reply.review") else 0
+    return Waiting(to_claim=to_claim, to_acknowledge=ack, to_decide=decide, to_review=to_review)

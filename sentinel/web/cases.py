@@ -48,6 +48,15 @@ ACTION_LABELS = {
     "case.unmerged_from": "由拆分生成",
     "case.priority": "调整紧急程度",
     "case.assist_acknowledged": "协办签收",
+    "reply.drafted": "起草答复",
+    "reply.edited": "修改答复",
+    "reply.submitted": "答复提交审核",
+    "reply.approved": "答复审核通过",
+    "reply.rejected": "答复被退回修改",
+    "reply.tier_raised": "提高答复风险等级",
+    "reply.tier_lowered": "降低答复风险等级",
+    "reply.published": "登记答复已发布",
+    "case.rumour_marked": "标记为疑似谣言",
 }
 
 
@@ -61,10 +70,10 @@ def show(case_id: int) -> Any:
         .order_by(AuditEvent.at, AuditEvent.id)
     ).all()
     units = units_in_scope(current_user) if can(current_user, "case.dispatch") else []
-    draft = next(
-        (r for r in reversed(case.replies) if r.kind == "answer" and r.status == "draft"), None
-    )
-    final = next((r for r in reversed(case.replies) if r.status == "final"), None)
+    from sentinel.services import review, rumours
+    from sentinel.web.replies import case_reply_context
+
+    draft = review.current_draft(case, "answer")
     from sentinel.services.corrections import original_item
     from sentinel.services.taxonomy import topic_choices
 
@@ -86,7 +95,8 @@ def show(case_id: int) -> Any:
         priorities=triage.PRIORITIES,
         units=units,
         draft=draft,
-        final=final,
+        rumour=rumours.rumour_of_case(case),
+        **case_reply_context(case),
         back=same_site_path(request.args.get("back")) or same_site_path(request.referrer),
         first=first,
         explanation=(first.explanation if first and first.explanation else {}),
@@ -214,12 +224,25 @@ def reply(case_id: int) -> Any:
     if request.form.get("submit") == "answer":
         if not can(current_user, "case.answer"):
             return act_on_case(case_id, "case.answer", lambda c: None, "")
-        return act_on_case(
-            case_id,
-            "case.answer",
-            lambda c: triage.answer(current_actor(), c, body),
-            "工单 #{id} 已答复",
+        # 先审后发: the answer goes to review; the case is answered once it is published.
+        # The text is saved first, so a submission the lint blocks keeps the draft and
+        # the drafter lands on its findings.
+        case = get_case_or_404(case_id, "case.answer")
+
+        def save() -> Any:
+            triage.check_transition(current_actor(), case, "answer")  # lead unit, state
+            return triage.save_draft(current_actor(), case, body)
+
+        saved = submit(save, None)
+        if not saved:
+            return redirect(url_for("cases.show", case_id=case.id))
+        sent = submit(
+            lambda: triage.submit_answer(current_actor(), case),
+            f"工单 #{case.id} 的答复已提交审核，审核通过并发布后才算已答复",
         )
+        if not sent:
+            return redirect(url_for("replies.show", reply_id=saved.value.id))
+        return redirect(url_for("cases.show", case_id=case.id))
     return act_on_case(
         case_id,
         "case.draft",
