@@ -53,6 +53,15 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "admin.manage": frozenset({"admin"}),
     "jobs.view": frozenset({"admin"}),
     "models.manage": frozenset({"admin"}),
+    # Issue 12: escalation alerts, 会商 consultations and the leaders' board.
+    "alerts.view": ALL_ROLES,
+    "alerts.manage": frozenset({"admin"}),
+    "consult.view": ALL_ROLES,
+    # Open, assess, name the responsible unit, invite, minutes, agreed line, decide, review.
+    "consult.manage": frozenset({"admin", "duty_officer", "leader"}),
+    # An invited unit confirms (确认参会); the office may record it for them.
+    "consult.confirm": frozenset({"admin", "duty_officer", "leader", "handler"}),
+    "board.view": frozenset({"admin", "duty_officer", "leader"}),
 }
 
 

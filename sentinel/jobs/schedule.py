@@ -34,4 +34,6 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "retrain_models_periodic", interval_s=24 * 3600, stale_setting="RETRAIN_STALE_AFTER_S"
     ),
+    # 会商 clocks (approaching/breached) and alert delivery retries with back-off.
+    PeriodicJob("alert_sweep", interval_s=60, stale_setting="ALERT_STALE_AFTER_S"),
 )

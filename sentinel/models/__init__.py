@@ -13,6 +13,12 @@ from sentinel.models.neardup import NearDupBand, NearDupSignature
 from sentinel.models.source import ApiToken, Source
 from sentinel.models.unit import Unit
 from sentinel.models.user import User
+from sentinel.models.alert import Alert, AlertDelivery  # noqa: E402,I001
+from sentinel.models.consultation import (  # noqa: E402,I001
+    Consultation,
+    ConsultationClock,
+    ConsultationInvite,
+)
 
 __all__ = [
     "ApiToken",
@@ -37,4 +43,9 @@ __all__ = [
     "User",
     "WorkCalendar",
     "utcnow",
+    "Alert",
+    "AlertDelivery",
+    "Consultation",
+    "ConsultationClock",
+    "ConsultationInvite",
 ]
