@@ -6,6 +6,14 @@ from sentinel.models.calendar import OfficeHours, WorkCalendar
 from sentinel.models.case import Assignment, Case, Reply
 from sentinel.models.correction import LabelCorrection
 from sentinel.models.deadline import CaseReturn, DeadlineChange, DeadlineRule, Reminder
+from sentinel.models.event import (
+    Event,
+    EventDetached,
+    EventEscalation,
+    EventItem,
+    EventTerm,
+    HeatSample,
+)
 from sentinel.models.import_batch import ImportBatch
 from sentinel.models.item import Item
 from sentinel.models.job_run import JobRun
@@ -29,6 +37,12 @@ __all__ = [
     "CaseReturn",
     "DeadlineChange",
     "DeadlineRule",
+    "Event",
+    "EventDetached",
+    "EventEscalation",
+    "EventItem",
+    "EventTerm",
+    "HeatSample",
     "ImportBatch",
     "Item",
     "JobRun",
