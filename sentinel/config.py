@@ -153,7 +153,7 @@ class DefaultConfig:
     # A clock is "approaching" once this share of its span is left (owners are alerted).
     CONSULT_CLOCK_WARN_FRACTION = 0.2
     # 谁主管谁负责: topic → owning unit name, overriding what dispatch history suggests.
-    CONSULT_TOPIC_UNITS: dict[str, str] = {}
+    CONSULT_TOPIC_UNITS: dict[str, str] = {}  # noqa: RUF012 (read-only; env gives JSON)
 
 
 # The placeholders DEADLINE_NOTICE_TEMPLATE may use (services/deadline_changes.py).

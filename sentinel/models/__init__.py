@@ -1,9 +1,15 @@
 """All models, imported here so Alembic and relationship() see every table."""
 
+from sentinel.models.alert import Alert, AlertDelivery
 from sentinel.models.audit import AuditEvent
 from sentinel.models.base import Base, utcnow
 from sentinel.models.calendar import OfficeHours, WorkCalendar
 from sentinel.models.case import Assignment, Case, Reply
+from sentinel.models.consultation import (
+    Consultation,
+    ConsultationClock,
+    ConsultationInvite,
+)
 from sentinel.models.correction import LabelCorrection
 from sentinel.models.deadline import CaseReturn, DeadlineChange, DeadlineRule, Reminder
 from sentinel.models.event import (
@@ -21,20 +27,19 @@ from sentinel.models.neardup import NearDupBand, NearDupSignature
 from sentinel.models.source import ApiToken, Source
 from sentinel.models.unit import Unit
 from sentinel.models.user import User
-from sentinel.models.alert import Alert, AlertDelivery  # noqa: E402,I001
-from sentinel.models.consultation import (  # noqa: E402,I001
-    Consultation,
-    ConsultationClock,
-    ConsultationInvite,
-)
 
 __all__ = [
+    "Alert",
+    "AlertDelivery",
     "ApiToken",
     "Assignment",
     "AuditEvent",
     "Base",
     "Case",
     "CaseReturn",
+    "Consultation",
+    "ConsultationClock",
+    "ConsultationInvite",
     "DeadlineChange",
     "DeadlineRule",
     "Event",
@@ -57,9 +62,4 @@ __all__ = [
     "User",
     "WorkCalendar",
     "utcnow",
-    "Alert",
-    "AlertDelivery",
-    "Consultation",
-    "ConsultationClock",
-    "ConsultationInvite",
 ]

@@ -89,7 +89,9 @@ def raise_alert(
     db.session.flush()
     if channels:
         enqueue(ALERT_DELIVER_JOB, alert_id=alert.id)
-    log.info("alert_raised alert_id=%s event_id=%s kind=%s level=%s", alert.id, event_id, kind, level)
+    log.info(
+        "alert_raised alert_id=%s event_id=%s kind=%s level=%s", alert.id, event_id, kind, level
+    )
     return alert
 
 

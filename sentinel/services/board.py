@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sentinel.auth.permissions import scope_unit_ids
 from sentinel.extensions import db
 from sentinel.models import (
+    Assignment,
     Case,
     Consultation,
     ConsultationClock,
@@ -42,6 +43,18 @@ def _units_by_event(event_ids: list[int]) -> dict[int, set[int]]:
     )
     for event_id, unit_id, owner_id in rows:
         found[event_id].update(i for i in (unit_id, owner_id) if i is not None)
+    assists = db.session.execute(
+        select(EventItem.event_id, Assignment.unit_id)
+        .join(Assignment, Assignment.case_id == EventItem.case_id)
+        .where(
+            EventItem.event_id.in_(event_ids),
+            Assignment.role == "assist",
+            Assignment.status != "withdrawn",
+        )
+        .distinct()
+    )
+    for event_id, unit_id in assists:
+        found[event_id].add(unit_id)
     return found
 
 

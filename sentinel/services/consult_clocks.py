@@ -116,7 +116,7 @@ def nearest(consultation: Consultation) -> ConsultationClock | None:
 
 
 def remaining_label(clock: ConsultationClock, now: datetime) -> str:
-    """"剩余 3 小时 20 分" / "已超时 1 小时 5 分" / "已完成"."""
+    """ "剩余 3 小时 20 分" / "已超时 1 小时 5 分" / "已完成"."""
     if clock.met_at is not None:
         return "已按时完成" if clock.met_at <= clock.due_at else "已完成（超时）"
     if clock.cancelled_at is not None:

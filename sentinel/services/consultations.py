@@ -19,6 +19,7 @@ from sentinel.auth.permissions import Actor, can, scope_unit_ids, unit_in_scope
 from sentinel.errors import Forbidden, InvalidTransition, ValidationFailed
 from sentinel.extensions import db
 from sentinel.models import (
+    Assignment,
     Case,
     Consultation,
     ConsultationClock,
@@ -46,16 +47,24 @@ AREA_KINDS = ("province", "city", "county")
 
 
 def event_unit_ids(event_id: int) -> set[int]:
-    """Units an event touches: the handling and the receiving units of its cases."""
+    """Units an event touches: the handling, receiving and assisting (协办) units of its
+    cases."""
+    case_ids = select(EventItem.case_id).where(EventItem.event_id == event_id)
     rows = db.session.execute(
-        select(Case.unit_id, Case.owner_unit_id)
-        .join(EventItem, EventItem.case_id == Case.id)
-        .where(EventItem.event_id == event_id)
-        .distinct()
+        select(Case.unit_id, Case.owner_unit_id).where(Case.id.in_(case_ids)).distinct()
     )
     ids: set[int] = set()
     for unit_id, owner_id in rows:
         ids.update(i for i in (unit_id, owner_id) if i is not None)
+    ids.update(
+        db.session.scalars(
+            select(Assignment.unit_id).where(
+                Assignment.case_id.in_(case_ids),
+                Assignment.role == "assist",
+                Assignment.status != "withdrawn",
+            )
+        )
+    )
     return ids
 
 
@@ -121,10 +130,9 @@ def suggest_units(event: Event) -> list[Suggestion]:
     for unit in units:
         if unit.kind not in AREA_KINDS:
             continue
+        stem = _area_stem(unit.name)
         for place in places:
-            if place in unit.name or _area_stem(unit.name) and place.startswith(
-                _area_stem(unit.name)
-            ):
+            if place in unit.name or (stem and place.startswith(stem)):
                 area_units.append((unit, place))
                 break
     # The deepest area first (a county inside a city matches both).
@@ -152,7 +160,7 @@ def suggest_units(event: Event) -> list[Suggestion]:
                 topic_units.append((unit, topic, f"近半年分派 {row[1]} 件"))
 
     for area, place in area_units:
-        for unit, topic, how in topic_units:
+        for unit, topic, _how in topic_units:
             if unit.path.startswith(area.path) and unit.id != area.id:
                 suggestions.append(
                     Suggestion(unit, "属地管理 + 谁主管谁负责", f"{place} 的“{topic}”主管部门")
@@ -183,7 +191,7 @@ def suggest_units(event: Event) -> list[Suggestion]:
 
 
 def _area_stem(name: str) -> str:
-    """"A市A3区人民政府办公室" → "A市A3区": the area part of an area unit's name."""
+    """ "A市A3区人民政府办公室" → "A市A3区": the area part of an area unit's name."""
     for marker in ("人民政府", "政府", "委员会", "办公室"):
         if marker in name:
             return name.split(marker, 1)[0]
@@ -246,7 +254,9 @@ def open_consultation(
     return consultation
 
 
-def assess(actor: Actor, consultation: Consultation, level: str, now: datetime | None = None) -> None:
+def assess(
+    actor: Actor, consultation: Consultation, level: str, now: datetime | None = None
+) -> None:
     """研判: set the level; 重大 starts its two extra clocks, lowering it stops them."""
     _check_open(consultation)
     if level not in CONSULT_LEVELS:
@@ -256,7 +266,9 @@ def assess(actor: Actor, consultation: Consultation, level: str, now: datetime |
         raise InvalidTransition(f"研判等级已是“{CONSULT_LEVELS[level]}”")
     consultation.level = level
     consult_clocks.sync(consultation, now or utcnow())
-    audit.record(actor, "consultation.assess", "consultation", consultation.id, before=before, after=level)
+    audit.record(
+        actor, "consultation.assess", "consultation", consultation.id, before=before, after=level
+    )
     db.session.flush()
 
 
@@ -269,7 +281,12 @@ def set_responsible(actor: Actor, consultation: Consultation, unit: Unit) -> Non
     before = consultation.responsible_unit_id
     consultation.responsible_unit_id = unit.id
     audit.record(
-        actor, "consultation.responsible", "consultation", consultation.id, before=before, after=unit.id
+        actor,
+        "consultation.responsible",
+        "consultation",
+        consultation.id,
+        before=before,
+        after=unit.id,
     )
     db.session.flush()
 
@@ -318,7 +335,11 @@ def record_minutes(actor: Actor, consultation: Consultation, minutes: str) -> No
     consultation.minutes = _text(minutes, "会商纪要")
     consultation.minutes_at = utcnow()
     audit.record(
-        actor, "consultation.minutes", "consultation", consultation.id, length=len(consultation.minutes)
+        actor,
+        "consultation.minutes",
+        "consultation",
+        consultation.id,
+        length=len(consultation.minutes),
     )
     db.session.flush()
 
@@ -410,8 +431,6 @@ def raise_event(actor: Actor, event: Event, level: str, reason: str = "") -> Con
     return consultation
 
 
-
-
 def on_event_escalated(event: Event, escalation: EventEscalation, actor: Actor) -> None:
     """``services.events.on_escalated`` hook: alert once for this level, and open (or
     raise the level of) the event's consultation."""
@@ -419,8 +438,10 @@ def on_event_escalated(event: Event, escalation: EventEscalation, actor: Actor) 
     consultation = for_event(event.id)
     if consultation is None:
         consultation = open_consultation(actor, event, level)
-    elif consultation.is_open and level is not None and (
-        consultation.level is None or LEVEL_RANK[level] > LEVEL_RANK[consultation.level]
+    elif (
+        consultation.is_open
+        and level is not None
+        and (consultation.level is None or LEVEL_RANK[level] > LEVEL_RANK[consultation.level])
     ):
         assess(actor, consultation, level)
     who = "值班员升级" if escalation.actor_id else "热度超过阈值"

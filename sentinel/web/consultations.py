@@ -75,9 +75,7 @@ def _unit(field: str = "unit_id") -> Unit:
 def index() -> Any:
     status = request.args.get("status", "open")
     rows = board.consultations_for(current_user, open_only=status != "all")
-    return render_template(
-        "consultations/index.html", rows=rows, status=status, now=utcnow()
-    )
+    return render_template("consultations/index.html", rows=rows, status=status, now=utcnow())
 
 
 @bp.route("/consultations/<int:consultation_id>")
@@ -118,7 +116,9 @@ def open_for_event(event_id: int) -> Any:
         abort(404)
     level = request.form.get("level", "general")
     done = submit(
-        lambda: consultations.raise_event(current_actor(), event, level, request.form.get("reason", "")),
+        lambda: consultations.raise_event(
+            current_actor(), event, level, request.form.get("reason", "")
+        ),
         "已发起会商，相关人员已收到提醒",
     )
     if done:
@@ -320,6 +320,15 @@ def _agreed_lines(case: Any) -> list[Any]:
     return board.agreed_lines_for_case(case.id)
 
 
+def _latest_alert_id() -> int:
+    # The error page after a failed query must still render: poll from "now" then.
+    try:
+        return alerts.latest_id()
+    except Exception:
+        db.session.rollback()
+        return 0
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     consultations.install_hooks()
@@ -330,5 +339,5 @@ def init_app(app: Flask) -> None:
             "event_url": _event_url,
             "agreed_lines_for": _agreed_lines,
             "alert_poll_ms": int(app.config["ALERT_POLL_S"]) * 1000,
-            "latest_alert_id": alerts.latest_id,
+            "latest_alert_id": _latest_alert_id,
         }
