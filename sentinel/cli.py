@@ -375,6 +375,12 @@ def seed_demo_command(item_count: int) -> None:
     db.session.commit()
     wait_for_in_process_jobs()
     click.echo(summary.describe())
+    from sentinel.services import consult_demo  # issue 12: one open 会商 on the hottest event
+
+    consultation = consult_demo.seed()
+    db.session.commit()
+    if consultation is not None:
+        click.echo(f"\n演示会商：#{consultation.id}（{consultation.level_label}），见“领导看板”。")
 
 
 @click.command("serve")

@@ -519,3 +519,19 @@ class TestFormsWithCsrf:
         assert ok.status_code == 302
         db.session.refresh(c)
         assert c.agreed_line == "已责成核查"
+
+
+def test_demo_opens_one_consultation_on_the_hottest_event(app, office):
+    from sentinel.services import consult_demo
+
+    cool, _ = make_event(office, "公园路灯不亮")
+    hot, _ = make_event(office, "阳光小区车位捆绑销售")
+    cool.heat, hot.heat = 3.0, 40.0
+    db.session.commit()
+    c = consult_demo.seed()
+    db.session.commit()
+    assert c is not None and c.event_id == hot.id and c.is_open
+    assert c.level == "major" and c.agreed_line and c.minutes
+    assert sorted(k.kind for k in c.clocks) == ["authoritative", "press", "respond"]
+    assert db.session.scalars(select(Alert.level).where(Alert.event_id == hot.id)).all() == ["3"]
+    assert consult_demo.seed() is None
