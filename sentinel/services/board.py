@@ -121,14 +121,15 @@ def consultations_for(user: User, open_only: bool = True) -> list[ConsultRow]:
 
 def event_cases(event_id: int) -> list[tuple[Case, int]]:
     """The event's cases with how many of the event's items each holds."""
-    rows = db.session.execute(
-        select(Case, func.count(EventItem.id))
-        .join(EventItem, EventItem.case_id == Case.id)
-        .where(EventItem.event_id == event_id)
-        .group_by(Case.id)
-        .order_by(Case.id)
-    ).all()
-    return [(case, int(n)) for case, n in rows]
+    counts = dict(
+        db.session.execute(
+            select(EventItem.case_id, func.count())
+            .where(EventItem.event_id == event_id)
+            .group_by(EventItem.case_id)
+        ).all()
+    )
+    cases = db.session.scalars(select(Case).where(Case.id.in_(counts)).order_by(Case.id))
+    return [(case, int(counts[case.id])) for case in cases]
 
 
 def agreed_lines_for_case(case_id: int) -> list[Consultation]:
