@@ -99,6 +99,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(deadline_rules.bp)
     app.register_blueprint(case_deadlines.bp)
     app.register_blueprint(reminders.bp)
+    from sentinel.web import events
+
+    app.register_blueprint(events.bp)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
