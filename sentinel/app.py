@@ -99,6 +99,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(deadline_rules.bp)
     app.register_blueprint(case_deadlines.bp)
     app.register_blueprint(reminders.bp)
+    from sentinel.web import events
+
+    app.register_blueprint(events.bp)
     from sentinel.web import consultations  # issue 12: 会商, leaders' board, alerts
 
     consultations.init_app(app)

@@ -476,9 +476,9 @@ COMMANDS = (
 
 
 def register(app: Flask) -> None:
-    from sentinel import deadline_cli
+    from sentinel import deadline_cli, events_cli
 
-    for command in COMMANDS + deadline_cli.COMMANDS:
+    for command in COMMANDS + deadline_cli.COMMANDS + events_cli.COMMANDS:
         app.cli.add_command(command)
     for command in model_commands():
         app.cli.add_command(command)

@@ -122,6 +122,31 @@ class DefaultConfig:
     SMTP_FROM = "sentinel@localhost"
     SMTP_TIMEOUT = 10
 
+    # Events (热点/舆情事件, issue 12). An item joins the most similar event whose last item
+    # is at most EVENT_WINDOW_DAYS older when the similarity reaches the threshold; an event
+    # quiet for longer (up to EVENT_LONG_WINDOW_DAYS: a matter raised again months later)
+    # only above the stricter long threshold.
+    EVENT_SIMILARITY_THRESHOLD = 0.3
+    EVENT_WINDOW_DAYS = 30
+    EVENT_LONG_SIMILARITY_THRESHOLD = 0.45
+    EVENT_LONG_WINDOW_DAYS = 365
+    # Heat = sum of weight x component (services/event_heat.py); escalation levels 1 一般,
+    # 2 较大, 3 重大 at these heats (ascending), each once per event.
+    EVENT_HEAT_WEIGHTS: dict[str, float] = {
+        "volume": 6.0,
+        "growth": 6.0,
+        "askers": 6.0,
+        "sources": 4.0,
+        "engagement": 2.0,
+        "negative": 8.0,
+        "risk": 10.0,
+        "rumour": 10.0,
+    }
+    EVENT_ESCALATION_THRESHOLDS: tuple[float, ...] = (60.0, 80.0, 100.0)
+    # A heat-curve point at most this often per event (and whenever heat moves by >= 10 %).
+    EVENT_HEAT_SAMPLE_S = 300
+    EVENT_HEAT_STALE_AFTER_S = 1800  # the periodic heat refresh (every 5 minutes)
+
     # Escalation alerts and 会商 (issue 12, services/alerts.py, services/consultations.py).
     # Enterprise chat robot for alerts: its webhook URL and format (wecom, dingtalk or
     # feishu); unset URL: no webhook. The secret signs DingTalk/Feishu "加签" robots.

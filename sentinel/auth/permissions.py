@@ -53,6 +53,10 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "admin.manage": frozenset({"admin"}),
     "jobs.view": frozenset({"admin"}),
     "models.manage": frozenset({"admin"}),
+    # Hot events (issue 12): everyone sees the events touching their units; duty officers
+    # correct them (merge, move out, rename, noise) and escalate them by hand.
+    "event.view": ALL_ROLES,
+    "event.manage": OFFICE_ROLES,
     # Issue 12: escalation alerts, 会商 consultations and the leaders' board.
     "alerts.view": ALL_ROLES,
     "alerts.manage": frozenset({"admin"}),

@@ -6,15 +6,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 
 from sentinel.auth.permissions import scope_unit_ids
 from sentinel.extensions import db
 from sentinel.models import (
-    Assignment,
     Case,
     Consultation,
     ConsultationClock,
+    ConsultationInvite,
     Event,
     EventItem,
     HeatSample,
@@ -23,7 +23,7 @@ from sentinel.models import (
     utcnow,
 )
 from sentinel.models.consultation import OPEN_CONSULT_STATUSES
-from sentinel.services import consult_clocks, consultations
+from sentinel.services import consult_clocks, consultations, event_queries
 from sentinel.timefmt import format_local
 
 RISING_LIMIT = 10
@@ -31,44 +31,27 @@ CURVE_EVENTS = 5
 CURVE_HOURS = 48
 
 
-def _units_by_event(event_ids: list[int]) -> dict[int, set[int]]:
-    found: dict[int, set[int]] = {i: set() for i in event_ids}
-    if not event_ids:
-        return found
-    rows = db.session.execute(
-        select(EventItem.event_id, Case.unit_id, Case.owner_unit_id)
-        .join(Case, Case.id == EventItem.case_id)
-        .where(EventItem.event_id.in_(event_ids))
-        .distinct()
-    )
-    for event_id, unit_id, owner_id in rows:
-        found[event_id].update(i for i in (unit_id, owner_id) if i is not None)
-    assists = db.session.execute(
-        select(EventItem.event_id, Assignment.unit_id)
-        .join(Assignment, Assignment.case_id == EventItem.case_id)
-        .where(
-            EventItem.event_id.in_(event_ids),
-            Assignment.role == "assist",
-            Assignment.status != "withdrawn",
-        )
-        .distinct()
-    )
-    for event_id, unit_id in assists:
-        found[event_id].add(unit_id)
-    return found
+def event_in_scope(user: User, event: Event) -> bool:
+    """True when the user may see the event (``event_queries``) or one of their units
+    owns its consultation."""
+    ids = scope_unit_ids(user)
+    if ids is None or event_queries.event_in_scope(user, event):
+        return True
+    found = consultations.for_event(event.id)
+    return found is not None and bool(ids & set(found.owner_unit_ids()))
 
 
-def event_in_scope(user: User, event_id: int) -> bool:
-    """True when one of the event's cases is handled or was received by the user's units
-    (or the event's consultation names one of them)."""
+def _consultation_scope(user: User) -> ColumnElement[bool]:
+    """SQL: consultations whose event the user sees, or that one of their units owns."""
     ids = scope_unit_ids(user)
     if ids is None:
-        return True
-    units = consultations.event_unit_ids(event_id)
-    found = consultations.for_event(event_id)
-    if found is not None:
-        units |= set(found.owner_unit_ids())
-    return bool(ids & units)
+        return true()
+    invited = select(ConsultationInvite.consultation_id).where(ConsultationInvite.unit_id.in_(ids))
+    return or_(
+        event_queries.event_scope(user),
+        Consultation.responsible_unit_id.in_(ids),
+        Consultation.id.in_(invited),
+    )
 
 
 @dataclass
@@ -83,12 +66,14 @@ class ConsultRow:
 
 def consultations_for(user: User, open_only: bool = True) -> list[ConsultRow]:
     """Consultations in the user's scope, the nearest running clock first."""
-    stmt = select(Consultation, Event).join(Event, Event.id == Consultation.event_id)
+    stmt = (
+        select(Consultation, Event)
+        .join(Event, Event.id == Consultation.event_id)
+        .where(_consultation_scope(user))
+    )
     if open_only:
         stmt = stmt.where(Consultation.status.in_(OPEN_CONSULT_STATUSES))
     pairs = db.session.execute(stmt.order_by(Consultation.opened_at.desc()).limit(500)).all()
-    ids = scope_unit_ids(user)
-    units = _units_by_event([e.id for _, e in pairs]) if ids is not None else {}
     now = utcnow()
     counts = dict(
         db.session.execute(
@@ -99,10 +84,6 @@ def consultations_for(user: User, open_only: bool = True) -> list[ConsultRow]:
     )
     rows: list[ConsultRow] = []
     for consultation, event in pairs:
-        if ids is not None and not (
-            ids & (units.get(event.id, set()) | set(consultation.owner_unit_ids()))
-        ):
-            continue
         nearest = consult_clocks.nearest(consultation) if consultation.is_open else None
         rows.append(
             ConsultRow(
@@ -173,28 +154,9 @@ class Board:
 
 
 def rising_events(user: User, now: datetime, limit: int = RISING_LIMIT) -> list[RisingEvent]:
-    """Open events of the last 7 days in the user's scope, hottest first, with growth."""
+    """The user's open events of the last 7 days, hottest first, with their growth."""
     since = now - timedelta(days=7)
-    events = list(
-        db.session.scalars(
-            select(Event)
-            .where(Event.status == "open", Event.last_at >= since)
-            .order_by(Event.heat.desc(), Event.id.desc())
-            .limit(200)
-        )
-    )
-    ids = scope_unit_ids(user)
-    if ids is not None:
-        units = _units_by_event([e.id for e in events])
-        consult_owners = {
-            c.event_id: set(c.owner_unit_ids())
-            for c in db.session.scalars(
-                select(Consultation).where(Consultation.event_id.in_([e.id for e in events]))
-            )
-        }
-        events = [
-            e for e in events if ids & (units.get(e.id, set()) | consult_owners.get(e.id, set()))
-        ]
+    events = [e for e in event_queries.rising(user, limit=limit * 3) if e.last_at >= since]
     events = events[:limit]
     consult_ids = dict(
         db.session.execute(

@@ -27,6 +27,7 @@ from sentinel.models import (
     Event,
     EventEscalation,
     EventItem,
+    Item,
     Unit,
     User,
     utcnow,
@@ -49,7 +50,12 @@ AREA_KINDS = ("province", "city", "county")
 def event_unit_ids(event_id: int) -> set[int]:
     """Units an event touches: the handling, receiving and assisting (协办) units of its
     cases."""
-    case_ids = select(EventItem.case_id).where(EventItem.event_id == event_id)
+    # The items' current cases (an item moved to another case counts there).
+    case_ids = (
+        select(Item.case_id)
+        .join(EventItem, EventItem.item_id == Item.id)
+        .where(EventItem.event_id == event_id)
+    )
     rows = db.session.execute(
         select(Case.unit_id, Case.owner_unit_id).where(Case.id.in_(case_ids)).distinct()
     )
@@ -74,11 +80,15 @@ def consultation_unit_ids(consultation: Consultation) -> set[int]:
 
 
 def in_scope(user: User, consultation: Consultation) -> bool:
-    """True when the consultation touches one of the user's units (admins: always)."""
+    """True when the user may see the consultation's event (``event_queries``: a case of
+    it is in their scope) or one of their units owns it (responsible or invited)."""
+    from sentinel.services import event_queries
+
     ids = scope_unit_ids(user)
-    if ids is None:
+    if ids is None or ids & set(consultation.owner_unit_ids()):
         return True
-    return bool(ids & consultation_unit_ids(consultation))
+    event = db.session.get(Event, consultation.event_id)
+    return event is not None and event_queries.event_in_scope(user, event)
 
 
 def _check_unit(actor: Actor, unit: Unit) -> None:

@@ -112,7 +112,7 @@ def open_for_event(event_id: int) -> Any:
     """发起会商 on an event (an officer's raise): the event is escalated at least to the
     chosen level, which opens the consultation and alerts through the escalation hook."""
     event = db.session.get(Event, event_id)
-    if event is None or not board.event_in_scope(current_user, event.id):
+    if event is None or not board.event_in_scope(current_user, event):
         abort(404)
     level = request.form.get("level", "general")
     done = submit(
