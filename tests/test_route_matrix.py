@@ -402,9 +402,13 @@ def _event(w: World, variant: str) -> Any:
     event = Event(title=f"第{w.next()}号事件：小区路灯", first_at=now, last_at=now, item_count=1)
     db.session.add(event)
     db.session.flush()
-    db.session.add(
-        EventItem(event_id=event.id, item_id=case.items[0].id, case_id=case.id, item_at=now)
-    )
+    placed = db.session.scalar(select(EventItem).where(EventItem.item_id == case.items[0].id))
+    if placed is not None:  # clustering put it with the earlier targets: a fresh event each
+        placed.event_id = event.id
+    else:
+        db.session.add(
+            EventItem(event_id=event.id, item_id=case.items[0].id, case_id=case.id, item_at=now)
+        )
     db.session.commit()
     return event
 
