@@ -375,6 +375,12 @@ def seed_demo_command(item_count: int) -> None:
     db.session.commit()
     wait_for_in_process_jobs()
     click.echo(summary.describe())
+    from sentinel.services import consult_demo  # issue 12: one open 会商 on the hottest event
+
+    consultation = consult_demo.seed()
+    db.session.commit()
+    if consultation is not None:
+        click.echo(f"\n演示会商：#{consultation.id}（{consultation.level_label}），见“领导看板”。")
 
 
 @click.command("serve")
@@ -470,9 +476,15 @@ COMMANDS = (
 
 
 def register(app: Flask) -> None:
-    from sentinel import deadline_cli, faq_cli, lint_cli, report_cli
+    from sentinel import deadline_cli, events_cli, faq_cli, lint_cli, report_cli
 
-    extra = deadline_cli.COMMANDS + lint_cli.COMMANDS + report_cli.COMMANDS + faq_cli.COMMANDS
+    extra = (
+        deadline_cli.COMMANDS
+        + lint_cli.COMMANDS
+        + report_cli.COMMANDS
+        + faq_cli.COMMANDS
+        + events_cli.COMMANDS
+    )
     for command in COMMANDS + extra:
         app.cli.add_command(command)
     for command in model_commands():

@@ -158,6 +158,64 @@ class DefaultConfig:
     # The public FAQ page (no login): requests per client address.
     FAQ_PUBLIC_RATE_LIMIT = "30 per minute"
 
+    # Events (热点/舆情事件, issue 12). An item joins the most similar event whose last item
+    # is at most EVENT_WINDOW_DAYS older when the similarity reaches the threshold; an event
+    # quiet for longer (up to EVENT_LONG_WINDOW_DAYS: a matter raised again months later)
+    # only above the stricter long threshold.
+    EVENT_SIMILARITY_THRESHOLD = 0.3
+    EVENT_WINDOW_DAYS = 30
+    EVENT_LONG_SIMILARITY_THRESHOLD = 0.45
+    EVENT_LONG_WINDOW_DAYS = 365
+    # Heat = sum of weight x component (services/event_heat.py); escalation levels 1 一般,
+    # 2 较大, 3 重大 at these heats (ascending), each once per event.
+    EVENT_HEAT_WEIGHTS: dict[str, float] = {
+        "volume": 6.0,
+        "growth": 6.0,
+        "askers": 6.0,
+        "sources": 4.0,
+        "engagement": 2.0,
+        "negative": 8.0,
+        "risk": 10.0,
+        "rumour": 10.0,
+    }
+    EVENT_ESCALATION_THRESHOLDS: tuple[float, ...] = (60.0, 80.0, 100.0)
+    # A heat-curve point at most this often per event (and whenever heat moves by >= 10 %).
+    EVENT_HEAT_SAMPLE_S = 300
+    EVENT_HEAT_STALE_AFTER_S = 1800  # the periodic heat refresh (every 5 minutes)
+
+    # Escalation alerts and 会商 (issue 12, services/alerts.py, services/consultations.py).
+    # Enterprise chat robot for alerts: its webhook URL and format (wecom, dingtalk or
+    # feishu); unset URL: no webhook. The secret signs DingTalk/Feishu "加签" robots.
+    ALERT_WEBHOOK_URL: str | None = None
+    ALERT_WEBHOOK_FORMAT = "wecom"
+    ALERT_WEBHOOK_SECRET: str | None = None
+    ALERT_WEBHOOK_TIMEOUT = 5
+    # E-mail alerts go to the users who may see the event (needs SMTP_HOST).
+    ALERT_EMAIL_ENABLED = True
+    # A failed delivery is retried after RETRY_BASE_S, then doubling up to RETRY_MAX_S,
+    # until MAX_ATTEMPTS; then it stays failed and is listed on the alerts admin page.
+    ALERT_RETRY_BASE_S = 30
+    ALERT_RETRY_MAX_S = 1800
+    ALERT_MAX_ATTEMPTS = 6
+    # How often the page polls for new alerts and the leaders' board refreshes (seconds).
+    ALERT_POLL_S = 5
+    BOARD_REFRESH_S = 30
+    ALERT_STALE_AFTER_S = 900  # watchdog for the retry / clock job (every minute)
+    # Response clocks, 国办发〔2016〕61号: respond within 48 h; for 重大 (major) incidents
+    # authoritative information within 5 h and a press conference within 24 h. Basis per
+    # clock: "wall" (calendar hours, as 61号 counts) or "working" (office hours on the
+    # working-day calendar, services/workcalendar.py).
+    CONSULT_RESPOND_HOURS = 48
+    CONSULT_RESPOND_BASIS = "wall"
+    CONSULT_AUTHORITATIVE_HOURS = 5
+    CONSULT_AUTHORITATIVE_BASIS = "wall"
+    CONSULT_PRESS_HOURS = 24
+    CONSULT_PRESS_BASIS = "wall"
+    # A clock is "approaching" once this share of its span is left (owners are alerted).
+    CONSULT_CLOCK_WARN_FRACTION = 0.2
+    # 谁主管谁负责: topic → owning unit name, overriding what dispatch history suggests.
+    CONSULT_TOPIC_UNITS: dict[str, str] = {}  # noqa: RUF012 (read-only; env gives JSON)
+
 
 # The placeholders DEADLINE_NOTICE_TEMPLATE may use (services/deadline_changes.py).
 NOTICE_FIELDS = frozenset({"action", "days", "due_date"})

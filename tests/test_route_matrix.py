@@ -133,6 +133,24 @@ RULES: dict[str, Rule] = {
     "reports.download": Rule("report.view", "case"),
     "reports.sla": Rule("report.view", "case"),
     "reports.cases": Rule("report.view", "case"),
+    # Issue 12: 会商 consultations are scoped by the units their event's cases touch.
+    "consultations.index": Rule("consult.view", "none"),
+    "consultations.show": Rule("consult.view", "case"),
+    "consultations.open_for_event": Rule("consult.manage", "case"),
+    "consultations.assess": Rule("consult.manage", "case"),
+    "consultations.responsible": Rule("consult.manage", "case"),
+    "consultations.invite": Rule("consult.manage", "case"),
+    "consultations.confirm": Rule("consult.confirm", "assist_done"),
+    "consultations.minutes": Rule("consult.manage", "case"),
+    "consultations.agreed_line": Rule("consult.manage", "case"),
+    "consultations.clock_met": Rule("consult.manage", "case"),
+    "consultations.decide": Rule("consult.manage", "case"),
+    "consultations.review": Rule("consult.manage", "case"),
+    "consultations.board_page": Rule("board.view", "none"),
+    "consultations.board_data": Rule("board.view", "none"),
+    "consultations.alert_feed": Rule("alerts.view", "none"),
+    "consultations.alerts_admin": Rule("alerts.manage", "none"),
+    "consultations.alert_retry": Rule("alerts.manage", "none"),
 }
 
 # Who sends each request: (username, variant). "in": the target lies in the user's units
@@ -423,7 +441,109 @@ def _shipped_word(w: World, variant: str) -> Req:
     return Req("POST", "/admin/lint-words/shipped", {"word": word}, 302, True)
 
 
+def _event(w: World, variant: str) -> Any:
+    """An event of one case handled by the education bureau (the health bureau assists
+    in the "assist" variant)."""
+    from sentinel.models import Event, EventItem
+
+    case = w.case("dispatched", assist=variant == "assist")
+    now = utcnow()
+    event = Event(title=f"第{w.next()}号事件：小区路灯", first_at=now, last_at=now, item_count=1)
+    db.session.add(event)
+    db.session.flush()
+    placed = db.session.scalar(select(EventItem).where(EventItem.item_id == case.items[0].id))
+    if placed is not None:  # clustering put it with the earlier targets: a fresh event each
+        placed.event_id = event.id
+    else:
+        db.session.add(
+            EventItem(event_id=event.id, item_id=case.items[0].id, case_id=case.id, item_at=now)
+        )
+    db.session.commit()
+    return event
+
+
+def _consultation(w: World, variant: str, state: str = "open") -> Any:
+    """A consultation on a fresh event: "open" (level not assessed), "ready" (assessed,
+    responsible unit named, education bureau invited) or "decided"."""
+    from sentinel.services import consultations
+
+    duty = w.actor("duty")
+    c = consultations.open_consultation(duty, _event(w, variant))
+    if state in ("ready", "decided"):
+        consultations.assess(duty, c, "large")
+        if c.responsible_unit_id != w.office.edu.id:
+            consultations.set_responsible(duty, c, w.office.edu)
+        consultations.invite(duty, c, w.office.edu)
+    if state == "decided":
+        consultations.decide(duty, c, "由教育局牵头回应")
+    db.session.commit()
+    return c
+
+
+def _consult_post(action: str, data: dict[str, Any] | None = None, state: str = "open"):
+    def build(w: World, variant: str) -> Req:
+        c = _consultation(w, variant, state)
+        payload = {k: (v(w) if callable(v) else v) for k, v in (data or {}).items()}
+        return Req("POST", f"/consultations/{c.id}/{action}", payload, 302, True)
+
+    return build
+
+
+def _failed_delivery(w: World) -> Any:
+    from sentinel.models import Alert, AlertDelivery
+
+    event = _event(w, "in")
+    alert = Alert(
+        event_id=event.id, kind="escalation", level="1", title="事件升级", unit_ids=[], path=""
+    )
+    db.session.add(alert)
+    db.session.flush()
+    delivery = AlertDelivery(
+        alert_id=alert.id, channel="webhook", target="wecom", status="failed", attempts=6
+    )
+    db.session.add(delivery)
+    db.session.commit()
+    return delivery
+
+
 SCENARIOS: dict[tuple[str, str], Scenario] = {
+    ("consultations.index", "GET"): _get("/consultations/"),
+    ("consultations.show", "GET"): lambda w, v: Req(
+        "GET", f"/consultations/{_consultation(w, v).id}", changes=False
+    ),
+    ("consultations.open_for_event", "POST"): lambda w, v: Req(
+        "POST", f"/events/{_event(w, v).id}/consultation", {"level": "general"}, 302, True
+    ),
+    ("consultations.assess", "POST"): _consult_post("assess", {"level": "major"}),
+    ("consultations.responsible", "POST"): _consult_post(
+        "responsible", {"unit_id": lambda w: w.transport.id}
+    ),
+    ("consultations.invite", "POST"): _consult_post(
+        "invite", {"unit_id": lambda w: w.transport.id}
+    ),
+    ("consultations.confirm", "POST"): lambda w, v: (
+        lambda c: Req(
+            "POST", f"/consultations/{c.id}/invites/{c.invites[0].id}/confirm", {}, 302, True
+        )
+    )(_consultation(w, v, "ready")),
+    ("consultations.minutes", "POST"): _consult_post("minutes", {"minutes": "各单位通报情况"}),
+    ("consultations.agreed_line", "POST"): _consult_post(
+        "line", {"agreed_line": "已责成相关单位核查处理"}
+    ),
+    ("consultations.clock_met", "POST"): _consult_post("clocks/respond/met"),
+    ("consultations.decide", "POST"): _consult_post(
+        "decide", {"decision": "教育局牵头，当日回应"}, "ready"
+    ),
+    ("consultations.review", "POST"): _consult_post(
+        "review", {"review": "回应及时，舆情平息"}, "decided"
+    ),
+    ("consultations.board_page", "GET"): _get("/board"),
+    ("consultations.board_data", "GET"): _get("/board/data"),
+    ("consultations.alert_feed", "GET"): _get("/alerts/feed?after=0"),
+    ("consultations.alerts_admin", "GET"): _get("/admin/alerts"),
+    ("consultations.alert_retry", "POST"): lambda w, v: Req(
+        "POST", f"/admin/alerts/{_failed_delivery(w).id}/retry", ok=302, changes=True
+    ),
     ("static", "GET"): _get("/static/css/app.css"),
     ("auth.index", "GET"): _get("/", 302),
     ("auth.login", "GET"): lambda w, v: Req("GET", "/login", ok=302 if v != "anon" else 200),

@@ -69,6 +69,19 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "rumour.view": ALL_ROLES,
     "rumour.mark": frozenset({"admin", "duty_officer", "reviewer", "leader"}),
     "rumour.verify": HANDLING_ROLES,
+    # Hot events (issue 12): everyone sees the events touching their units; duty officers
+    # correct them (merge, move out, rename, noise) and escalate them by hand.
+    "event.view": ALL_ROLES,
+    "event.manage": OFFICE_ROLES,
+    # Issue 12: escalation alerts, 会商 consultations and the leaders' board.
+    "alerts.view": ALL_ROLES,
+    "alerts.manage": frozenset({"admin"}),
+    "consult.view": ALL_ROLES,
+    # Open, assess, name the responsible unit, invite, minutes, agreed line, decide, review.
+    "consult.manage": frozenset({"admin", "duty_officer", "leader"}),
+    # An invited unit confirms (确认参会); the office may record it for them.
+    "consult.confirm": frozenset({"admin", "duty_officer", "leader", "handler"}),
+    "board.view": frozenset({"admin", "duty_officer", "leader"}),
 }
 
 

@@ -39,4 +39,6 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob("scheduled_reports", interval_s=3600, stale_setting="REPORTS_STALE_AFTER_S"),
     # FAQ entries past their review-by date: remind their units (issue 15).
     PeriodicJob("faq_review_reminders", interval_s=24 * 3600, stale_setting="FAQ_STALE_AFTER_S"),
+    # 会商 clocks (approaching/breached) and alert delivery retries with back-off.
+    PeriodicJob("alert_sweep", interval_s=60, stale_setting="ALERT_STALE_AFTER_S"),
 )

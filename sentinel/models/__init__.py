@@ -1,11 +1,25 @@
 """All models, imported here so Alembic and relationship() see every table."""
 
+from sentinel.models.alert import Alert, AlertDelivery
 from sentinel.models.audit import AuditEvent
 from sentinel.models.base import Base, utcnow
 from sentinel.models.calendar import OfficeHours, WorkCalendar
 from sentinel.models.case import Assignment, Case, Reply
+from sentinel.models.consultation import (
+    Consultation,
+    ConsultationClock,
+    ConsultationInvite,
+)
 from sentinel.models.correction import LabelCorrection
 from sentinel.models.deadline import CaseReturn, DeadlineChange, DeadlineRule, Reminder
+from sentinel.models.event import (
+    Event,
+    EventDetached,
+    EventEscalation,
+    EventItem,
+    EventTerm,
+    HeatSample,
+)
 from sentinel.models.faq import FaqEntry, FaqSource, FaqUse, FaqVersion
 from sentinel.models.import_batch import ImportBatch
 from sentinel.models.item import Item
@@ -28,18 +42,29 @@ from sentinel.models.unit import Unit
 from sentinel.models.user import User
 
 __all__ = [
+    "Alert",
+    "AlertDelivery",
     "ApiToken",
     "Assignment",
     "AuditEvent",
     "Base",
     "Case",
     "CaseReturn",
+    "Consultation",
+    "ConsultationClock",
+    "ConsultationInvite",
     "DeadlineChange",
     "DeadlineRule",
+    "Event",
+    "EventDetached",
+    "EventEscalation",
+    "EventItem",
+    "EventTerm",
     "FaqEntry",
     "FaqSource",
     "FaqUse",
     "FaqVersion",
+    "HeatSample",
     "ImportBatch",
     "Item",
     "JobRun",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy import select, update
 
@@ -12,9 +13,11 @@ from sentinel.models import Item, utcnow
 log = logging.getLogger(__name__)
 
 
-def process_items(item_ids: list[int]) -> dict[str, int]:
-    """Classify the given items that are not processed yet. Idempotent: processed items
-    are skipped, so a job delivered twice does the work once."""
+def process_items(item_ids: list[int], *, heat_at: datetime | None = None) -> dict[str, int]:
+    """Classify the given items that are not processed yet, then place them in events.
+    Idempotent: processed items are skipped, so a job delivered twice does the work once.
+    ``heat_at`` is the clock event heat is computed at (default: the current time; the
+    event replay passes the time of the messages it replays)."""
     from sentinel.services import classification
 
     items = classification.load_rows(item_ids)
@@ -27,9 +30,11 @@ def process_items(item_ids: list[int]) -> dict[str, int]:
             update(Item).where(Item.id.in_([i.id for i in items])).values(processed_at=now)
         )
     db.session.flush()
-    # 辟谣 (issue 13): new items repeating a clarified rumour are flagged as re-spread.
-    from sentinel.services import rumours
+    # Events (issue 12): after the labels are written, so heat sees sentiment and risk.
+    from sentinel.services import event_clustering, rumours
 
+    event_clustering.cluster_items([i.id for i in items], now=heat_at)
+    # 辟谣 (issue 13): new items repeating a clarified rumour are flagged as re-spread.
     respread = rumours.flag_respread([i.id for i in items])
     log.info("items_processed count=%s classified=%s respread=%s", len(items), classified, respread)
     return {"processed": len(items), "classified": classified, "respread": respread}
