@@ -102,6 +102,9 @@ def register_blueprints(app: Flask) -> None:
     from sentinel.web import reports
 
     app.register_blueprint(reports.bp)
+    from sentinel.web import dashboard
+
+    app.register_blueprint(dashboard.bp)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

@@ -56,6 +56,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # Reports (issue 14): generate, list and download, each limited to the user's subtree.
     "report.view": frozenset({"admin", "duty_officer", "leader"}),
     "report.generate": frozenset({"admin", "duty_officer", "leader"}),
+    # Dashboards (issue 14): the leaders' and unit dashboards, limited to the user's subtree.
+    "dashboard.view": frozenset({"admin", "duty_officer", "leader"}),
 }
 
 
