@@ -31,10 +31,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, distinct, func, or_, select
+from sqlalchemy import Select, and_, case, distinct, func, or_, select
 
 from sentinel.extensions import db
-from sentinel.models import Assignment, Case, CaseReturn, DeadlineChange, Unit, utcnow
+from sentinel.models import (
+    Assignment,
+    Case,
+    CaseReturn,
+    DeadlineChange,
+    OfficeHours,
+    Unit,
+    utcnow,
+)
 from sentinel.models.unit import tree_order
 from sentinel.services import workcalendar
 from sentinel.timefmt import SHANGHAI
@@ -134,84 +142,31 @@ def _not_merged() -> Any:
     return Case.status != "merged"
 
 
-def _lead_assignments(w: Window, column: Any) -> Select[Any]:
-    return (
-        select(
-            Assignment.unit_id.label("unit_id"),
-            Assignment.case_id.label("case_id"),
-            Assignment.id.label("k"),
+@dataclass(frozen=True)
+class Family:
+    """Rows that put figures in a period: one range scan on one time column.
+
+    ``unit`` is the unit a row counts in, ``case`` its case, ``rid`` the row's own id;
+    ``rows(w, columns)`` selects ``columns`` from the family's rows in window ``w``.
+    Every figure of a family is one aggregate over the same scan.
+    """
+
+    unit: Any
+    case: Any
+    rid: Any
+    rows: Callable[[Window, list[Any]], Select[Any]]
+
+
+def _lead_rows(column: Any) -> Callable[[Window, list[Any]], Select[Any]]:
+    def rows(w: Window, columns: list[Any]) -> Select[Any]:
+        return (
+            select(*columns)
+            .select_from(Assignment)
+            .join(Case, Case.id == Assignment.case_id)
+            .where(Assignment.role == "lead", column >= w.start, column < w.end, _not_merged())
         )
-        .join(Case, Case.id == Assignment.case_id)
-        .where(Assignment.role == "lead", column >= w.start, column < w.end, _not_merged())
-    )
 
-
-def _m_received(w: Window) -> Select[Any]:
-    return select(
-        Case.owner_unit_id.label("unit_id"), Case.id.label("case_id"), Case.id.label("k")
-    ).where(Case.first_item_at >= w.start, Case.first_item_at < w.end, _not_merged())
-
-
-def _m_dispatched(w: Window) -> Select[Any]:
-    stmt = _lead_assignments(w, Assignment.assigned_at)
-    # A case dispatched twice to the same unit in one period is one case for that unit.
-    return stmt.with_only_columns(
-        Assignment.unit_id.label("unit_id"),
-        Assignment.case_id.label("case_id"),
-        Assignment.case_id.label("k"),
-    )
-
-
-def _m_acknowledged(w: Window) -> Select[Any]:
-    return _lead_assignments(w, Assignment.acknowledged_at)
-
-
-def _current_ack() -> Any:
-    # The case's response deadline belongs to its current lead assignment only (a return
-    # clears it), so on time / late is judged for the assignment the case is still with.
-    return and_(
-        Assignment.status.in_(("acknowledged", "done")),
-        Case.unit_id == Assignment.unit_id,
-        Case.response_due_at.is_not(None),
-    )
-
-
-def _m_ack_on_time(w: Window) -> Select[Any]:
-    return _m_acknowledged(w).where(
-        _current_ack(), Assignment.acknowledged_at <= Case.response_due_at
-    )
-
-
-def _m_ack_late(w: Window) -> Select[Any]:
-    return _m_acknowledged(w).where(
-        _current_ack(), Assignment.acknowledged_at > Case.response_due_at
-    )
-
-
-def _answered(w: Window) -> Select[Any]:
-    return select(
-        Case.unit_id.label("unit_id"), Case.id.label("case_id"), Case.id.label("k")
-    ).where(Case.answered_at >= w.start, Case.answered_at < w.end, _not_merged())
-
-
-def _m_answered_on_time(w: Window) -> Select[Any]:
-    return _answered(w).where(Case.deadline_state == "met")
-
-
-def _m_closed_late(w: Window) -> Select[Any]:
-    return _answered(w).where(Case.deadline_state == "late")
-
-
-def _m_overdue_open(w: Window) -> Select[Any]:
-    return select(
-        Case.unit_id.label("unit_id"), Case.id.label("case_id"), Case.id.label("k")
-    ).where(
-        Case.unit_id.is_not(None),
-        Case.due_at < w.cutoff,
-        or_(Case.answered_at.is_(None), Case.answered_at >= w.cutoff),
-        or_(Case.closed_at.is_(None), Case.closed_at >= w.cutoff),
-        _not_merged(),
-    )
+    return rows
 
 
 def _owner_at(moment: Any, case_id: Any) -> Any:
@@ -229,86 +184,126 @@ def _owner_at(moment: Any, case_id: Any) -> Any:
     )
 
 
-def _changes(kind: str) -> Callable[[Window], Select[Any]]:
-    def build(w: Window) -> Select[Any]:
-        return (
-            select(
-                _owner_at(DeadlineChange.decided_at, DeadlineChange.case_id).label("unit_id"),
-                DeadlineChange.case_id.label("case_id"),
-                DeadlineChange.id.label("k"),
+FAMILIES: dict[str, Family] = {
+    "received": Family(
+        Case.owner_unit_id,
+        Case.id,
+        Case.id,
+        lambda w, cols: (
+            select(*cols)
+            .select_from(Case)
+            .where(Case.first_item_at >= w.start, Case.first_item_at < w.end, _not_merged())
+        ),
+    ),
+    "assigned": Family(
+        Assignment.unit_id, Assignment.case_id, Assignment.id, _lead_rows(Assignment.assigned_at)
+    ),
+    "acknowledged": Family(
+        Assignment.unit_id,
+        Assignment.case_id,
+        Assignment.id,
+        _lead_rows(Assignment.acknowledged_at),
+    ),
+    "answered": Family(
+        Case.unit_id,
+        Case.id,
+        Case.id,
+        lambda w, cols: (
+            select(*cols)
+            .select_from(Case)
+            .where(Case.answered_at >= w.start, Case.answered_at < w.end, _not_merged())
+        ),
+    ),
+    "overdue": Family(
+        Case.unit_id,
+        Case.id,
+        Case.id,
+        lambda w, cols: (
+            select(*cols)
+            .select_from(Case)
+            .where(
+                Case.unit_id.is_not(None),
+                Case.due_at < w.cutoff,
+                or_(Case.answered_at.is_(None), Case.answered_at >= w.cutoff),
+                or_(Case.closed_at.is_(None), Case.closed_at >= w.cutoff),
+                _not_merged(),
             )
+        ),
+    ),
+    "changes": Family(
+        _owner_at(DeadlineChange.decided_at, DeadlineChange.case_id),
+        DeadlineChange.case_id,
+        DeadlineChange.id,
+        lambda w, cols: (
+            select(*cols)
+            .select_from(DeadlineChange)
             .join(Case, Case.id == DeadlineChange.case_id)
             .where(
                 DeadlineChange.status == "approved",
-                DeadlineChange.kind == kind,
                 DeadlineChange.decided_at >= w.start,
                 DeadlineChange.decided_at < w.end,
                 _not_merged(),
             )
-        )
-
-    return build
-
-
-def _returns(w: Window) -> Select[Any]:
-    return (
-        select(
-            CaseReturn.unit_id.label("unit_id"),
-            CaseReturn.case_id.label("case_id"),
-            CaseReturn.id.label("k"),
-        )
-        .join(Case, Case.id == CaseReturn.case_id)
-        .where(CaseReturn.returned_at >= w.start, CaseReturn.returned_at < w.end, _not_merged())
-    )
-
-
-def _m_redispatched(w: Window) -> Select[Any]:
-    return _returns(w).where(CaseReturn.outcome.in_(("redispatched", "arbitrated")))
-
-
-def _m_ping_pong(w: Window) -> Select[Any]:
-    return (
-        _returns(w)
-        .with_only_columns(
-            CaseReturn.unit_id.label("unit_id"),
-            CaseReturn.case_id.label("case_id"),
-            CaseReturn.case_id.label("k"),
-        )
-        .where(Case.return_count >= 2)
-    )
-
-
-def _assists(w: Window) -> Select[Any]:
-    return (
-        select(
-            Assignment.unit_id.label("unit_id"),
-            Assignment.case_id.label("case_id"),
-            Assignment.id.label("k"),
-        )
-        .join(Case, Case.id == Assignment.case_id)
-        .where(
-            Assignment.role == "assist",
-            Assignment.status != "withdrawn",
-            Assignment.assigned_at >= w.start,
-            Assignment.assigned_at < w.end,
-            _not_merged(),
-        )
-    )
+        ),
+    ),
+    "returns": Family(
+        CaseReturn.unit_id,
+        CaseReturn.case_id,
+        CaseReturn.id,
+        lambda w, cols: (
+            select(*cols)
+            .select_from(CaseReturn)
+            .join(Case, Case.id == CaseReturn.case_id)
+            .where(CaseReturn.returned_at >= w.start, CaseReturn.returned_at < w.end, _not_merged())
+        ),
+    ),
+    "assists": Family(
+        Assignment.unit_id,
+        Assignment.case_id,
+        Assignment.id,
+        lambda w, cols: (
+            select(*cols)
+            .select_from(Assignment)
+            .join(Case, Case.id == Assignment.case_id)
+            .where(
+                Assignment.role == "assist",
+                Assignment.status != "withdrawn",
+                Assignment.assigned_at >= w.start,
+                Assignment.assigned_at < w.end,
+                _not_merged(),
+            )
+        ),
+    ),
+}
 
 
-def _m_assist_on_time(w: Window) -> Select[Any]:
-    return _assists(w).where(
-        Assignment.finished_at.is_not(None),
-        or_(Assignment.due_at.is_(None), Assignment.finished_at <= Assignment.due_at),
+def _current_ack() -> Any:
+    # The case's response deadline belongs to its current lead assignment only (a return
+    # clears it), so on time / late is judged for the assignment the case is still with.
+    return and_(
+        Assignment.status.in_(("acknowledged", "done")),
+        Case.unit_id == Assignment.unit_id,
+        Case.response_due_at.is_not(None),
     )
 
 
 @dataclass(frozen=True)
 class Metric:
+    """One counted figure: the rows of ``family`` meeting ``condition``, counted as
+    distinct cases (``by_case``) or distinct rows."""
+
     key: str
     label: str
     definition: str
-    build: Callable[[Window], Select[Any]]
+    family: str
+    condition: Callable[[], Any] | None = None
+    by_case: bool = False
+
+    def hit(self) -> Any:
+        """The expression counted: the key when the row meets the condition, else NULL."""
+        fam = FAMILIES[self.family]
+        key = fam.case if self.by_case else fam.rid
+        return key if self.condition is None else case((self.condition(), key), else_=None)
 
 
 METRICS: dict[str, Metric] = {
@@ -318,100 +313,104 @@ METRICS: dict[str, Metric] = {
             "received",
             "收件量",
             "本期内首条留言进入本单位账号的工单数（按收件单位计，不含被合并的工单）。",
-            _m_received,
+            "received",
         ),
         Metric(
             "dispatched",
             "交办量",
             "本期内分派（含改派、仲裁指派）给本单位主办的工单数；同一工单本期内多次分派给"
             "同一单位只计一次。",
-            _m_dispatched,
+            "assigned",
+            by_case=True,
         ),
         Metric(
             "acknowledged",
             "签收量",
             "本期内本单位签收的主办任务数（含之后被退单的）。",
-            _m_acknowledged,
+            "acknowledged",
         ),
         Metric(
             "ack_on_time",
             "按时签收",
             "签收量中，工单仍由本单位主办且签收时间不晚于首次响应时限的数量。已退单的任务首次"
             "响应时限已随退单清除，不计入按时/超时。",
-            _m_ack_on_time,
+            "acknowledged",
+            lambda: and_(_current_ack(), Assignment.acknowledged_at <= Case.response_due_at),
         ),
         Metric(
             "ack_late",
             "超时签收",
             "签收量中，工单仍由本单位主办且签收晚于首次响应时限的数量。",
-            _m_ack_late,
+            "acknowledged",
+            lambda: and_(_current_ack(), Assignment.acknowledged_at > Case.response_due_at),
         ),
-        Metric(
-            "answered",
-            "答复量",
-            "本期内答复的工单数，计入答复时的主办单位。",
-            _answered,
-        ),
+        Metric("answered", "答复量", "本期内答复的工单数，计入答复时的主办单位。", "answered"),
         Metric(
             "answered_on_time",
             "按期答复",
             "答复量中，答复时间不晚于办理时限（含已批准的延期、暂停）的数量。",
-            _m_answered_on_time,
+            "answered",
+            lambda: Case.deadline_state == "met",
         ),
         Metric(
             "closed_late",
             "超期办结",
             "答复量中，答复时已超过办理时限的数量。",
-            _m_closed_late,
+            "answered",
+            lambda: Case.deadline_state == "late",
         ),
         Metric(
             "overdue_open",
             "超期未办结",
             "截至期末（期末晚于生成时间的，截至生成时）已过办理时限仍未答复、未关闭的工单数，"
             "不限分派时间，计入当前主办单位。",
-            _m_overdue_open,
+            "overdue",
         ),
         Metric(
             "extended",
             "延期",
             "本期内批准的延期申请数，计入批准时的主办单位。",
-            _changes("extension"),
+            "changes",
+            lambda: DeadlineChange.kind == "extension",
         ),
         Metric(
             "paused",
             "暂停",
             "本期内批准的暂停申请数，计入批准时的主办单位。",
-            _changes("pause"),
+            "changes",
+            lambda: DeadlineChange.kind == "pause",
         ),
-        Metric(
-            "returned",
-            "退单",
-            "本期内本单位退回（退单）的次数。",
-            _returns,
-        ),
+        Metric("returned", "退单", "本期内本单位退回（退单）的次数。", "returns"),
         Metric(
             "redispatched",
             "退单后改派",
             "本期退单中，已由分派方改派或仲裁指派给其他单位的次数。",
-            _m_redispatched,
+            "returns",
+            lambda: CaseReturn.outcome.in_(("redispatched", "arbitrated")),
         ),
         Metric(
             "ping_pong",
             "多次退单工单",
             "本期内本单位退回、且累计被退单两次及以上的工单数（“踢皮球”）。",
-            _m_ping_pong,
+            "returns",
+            lambda: Case.return_count >= 2,
+            by_case=True,
         ),
         Metric(
             "assist_tasks",
             "协办任务",
             "本期内交给本单位的协办任务数（不含已撤回的）。",
-            _assists,
+            "assists",
         ),
         Metric(
             "assist_on_time",
             "协办按时完成",
             "协办任务中，在协办时限内标记完成的数量。",
-            _m_assist_on_time,
+            "assists",
+            lambda: and_(
+                Assignment.finished_at.is_not(None),
+                or_(Assignment.due_at.is_(None), Assignment.finished_at <= Assignment.due_at),
+            ),
         ),
     )
 }
@@ -516,16 +515,22 @@ class WorkingClock:
             for a, b in periods
         ]
         self._starts = [a for a, _ in self._bounds]
+        # Local time as plain arithmetic on the epoch (hundreds of thousands of rows per
+        # report): Asia/Shanghai has kept one offset, +08:00, since 1991.
+        origin = datetime.combine(first, time.min, tzinfo=SHANGHAI)
+        self._origin = origin.timestamp()
+        self._offset = origin.utcoffset() or timedelta(hours=8)
 
     def at(self, moment: datetime) -> float:
-        local = moment.astimezone(SHANGHAI)
-        index = (local.date() - self.first).days
+        """Working seconds from the origin (local midnight of ``first``) to ``moment``."""
+        since = moment.timestamp() - self._origin
+        index = int(since // 86400)
         if not 0 <= index < len(self.cum):
             raise ValueError("moment outside the clock's range")
         base = self.cum[index]
         if not self.working[index]:
             return base
-        offset = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+        offset = since - index * 86400
         within = 0.0
         for a, b in self._bounds[: bisect.bisect_right(self._starts, offset)]:
             within += min(offset, b) - a
@@ -543,11 +548,26 @@ class ClockBook:
         self.snap = workcalendar.snapshot()
         self._by_periods: dict[tuple[Any, ...], WorkingClock] = {}
         self._by_unit: dict[int | None, WorkingClock] = {}
+        # workcalendar.office_periods' rule (own hours, else the nearest ancestor's, else
+        # the setting) for every unit from two queries, not a walk per unit.
+        self._own = dict(
+            db.session.execute(select(OfficeHours.unit_id, OfficeHours.periods)).tuples().all()
+        )
+        self._parent = dict(db.session.execute(select(Unit.id, Unit.parent_id)).tuples().all())
+
+    def _periods(self, unit_id: int | None) -> list[workcalendar.Period]:
+        seen: set[int] = set()
+        while unit_id is not None and unit_id not in seen:
+            seen.add(unit_id)
+            if self._own.get(unit_id):
+                return workcalendar.parse_periods(self._own[unit_id])
+            unit_id = self._parent.get(unit_id)
+        return workcalendar.office_periods(None)
 
     def for_unit(self, unit_id: int | None) -> WorkingClock:
         clock = self._by_unit.get(unit_id)
         if clock is None:
-            periods = workcalendar.office_periods(unit_id)
+            periods = self._periods(unit_id)
             key = tuple(periods)
             clock = self._by_periods.get(key)
             if clock is None:
@@ -600,12 +620,26 @@ def _subtree(root: Unit | None) -> list[Unit]:
     return tree_order(db.session.scalars(stmt))
 
 
-def _counts(metric: Metric, w: Window, unit_ids: list[int] | None) -> dict[int | None, int]:
-    sub = metric.build(w).subquery()
-    stmt = select(sub.c.unit_id, func.count(distinct(sub.c.k))).group_by(sub.c.unit_id)
+def family_counts(family: str, w: Window, unit_ids: list[int] | None) -> Select[Any]:
+    """The aggregate of one family: per unit, ``count(DISTINCT hit)`` of each metric."""
+    metrics = [m for m in METRICS.values() if m.family == family]
+    fam = FAMILIES[family]
+    columns = [fam.unit.label("unit_id"), *(m.hit().label(m.key) for m in metrics)]
+    sub = fam.rows(w, columns).subquery()
+    stmt = select(sub.c.unit_id, *(func.count(distinct(sub.c[m.key])) for m in metrics))
+    stmt = stmt.group_by(sub.c.unit_id)
     if unit_ids is not None:
         stmt = stmt.where(sub.c.unit_id.in_(unit_ids))
-    return {unit_id: int(n) for unit_id, n in db.session.execute(stmt)}
+    return stmt
+
+
+def _counts(family: str, w: Window, unit_ids: list[int] | None) -> dict[str, dict[int | None, int]]:
+    metrics = [m for m in METRICS.values() if m.family == family]
+    out: dict[str, dict[int | None, int]] = {m.key: {} for m in metrics}
+    for unit_id, *values in db.session.execute(family_counts(family, w, unit_ids)):
+        for metric, n in zip(metrics, values, strict=True):
+            out[metric.key][unit_id] = int(n)
+    return out
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -651,10 +685,10 @@ def sla_table(
     w = window_for(period, now)
     units = _subtree(root)
     ids = None if root is None else [u.id for u in units]
-    steps = len(METRICS) + 2
+    steps = len(FAMILIES) + 2
     counts: dict[str, dict[int | None, int]] = {}
-    for i, (key, metric) in enumerate(METRICS.items()):
-        counts[key] = _counts(metric, w, ids)
+    for i, family in enumerate(FAMILIES):
+        counts.update(_counts(family, w, ids))
         if progress:
             progress(int(100 * (i + 1) / steps))
     # The clock index spans every moment a duration can start: lead assignments
@@ -727,10 +761,13 @@ def drilldown_case_ids(
 ) -> Select[Any]:
     """The ids of the cases behind one figure (unit, period, metric), distinct, newest
     first: the same row set the figure counts."""
-    sub = METRICS[metric].build(window_for(period, now)).subquery()
+    m = METRICS[metric]
+    fam = FAMILIES[m.family]
+    columns = [fam.unit.label("unit_id"), fam.case.label("case_id"), m.hit().label("hit")]
+    sub = fam.rows(window_for(period, now), columns).subquery()
     return (
         select(sub.c.case_id)
-        .where(sub.c.unit_id == unit_id)
+        .where(sub.c.unit_id == unit_id, sub.c.hit.is_not(None))
         .group_by(sub.c.case_id)
         .order_by(sub.c.case_id.desc())
     )
@@ -738,7 +775,7 @@ def drilldown_case_ids(
 
 def overdue_cases(period: Period, unit_ids: list[int] | None, limit: int = 500) -> list[Case]:
     """The named list of overdue-and-open cases at the period's cut-off (季通报)."""
-    sub = _m_overdue_open(window_for(period)).subquery()
+    sub = FAMILIES["overdue"].rows(window_for(period), [Case.id.label("case_id")]).subquery()
     stmt = select(Case).where(Case.id.in_(select(sub.c.case_id)))
     if unit_ids is not None:
         stmt = stmt.where(Case.unit_id.in_(unit_ids))
