@@ -32,7 +32,7 @@ from sentinel.extensions import db
 from sentinel.models import Case, Unit, utcnow
 from sentinel.models.case import CASE_STATUSES, OPEN_STATUSES
 from sentinel.services import sla_report
-from sentinel.services.sla_report import Period, Window
+from sentinel.services.sla_report import Family, Period, Window
 from sentinel.timefmt import SHANGHAI, format_local
 
 SENTIMENT_LABELS = {"negative": "负面", "neutral": "中性", "positive": "正面"}
@@ -57,48 +57,74 @@ def _local_day() -> Any:
     return func.date(Case.first_item_at, "+8 hours")
 
 
-def _m_volume(w: Window) -> Select[Any]:
-    return select(
-        _attributed_unit().label("unit_id"),
-        Case.id.label("case_id"),
-        Case.id.label("k"),
-        _local_day().label("day"),
-        Case.topic.label("topic"),
-        Case.sentiment.label("sentiment"),
-    ).where(Case.first_item_at >= w.start, Case.first_item_at < w.end, Case.status != "merged")
+def _volume_rows(w: Window, columns: list[Any]) -> Select[Any]:
+    return (
+        select(*columns)
+        .select_from(Case)
+        .where(Case.first_item_at >= w.start, Case.first_item_at < w.end, Case.status != "merged")
+    )
 
 
-def _m_open(w: Window) -> Select[Any]:
+def _open_rows(w: Window, columns: list[Any]) -> Select[Any]:
     # "Now", whatever the period: the number a leader acts on today.
-    return select(
-        _attributed_unit().label("unit_id"), Case.id.label("case_id"), Case.id.label("k")
-    ).where(Case.status.in_(OPEN_STATUSES))
+    return select(*columns).select_from(Case).where(Case.status.in_(OPEN_STATUSES))
 
 
-DASHBOARD_METRICS: dict[str, sla_report.Metric] = {
+@dataclass(frozen=True)
+class DashMetric:
+    """A figure only the dashboards show, defined like ``sla_report.METRICS``: the rows of
+    a family, counted as distinct cases."""
+
+    key: str
+    label: str
+    definition: str
+    family: Family
+
+    def hit(self) -> Any:
+        return self.family.rid
+
+
+DASHBOARD_METRICS: dict[str, DashMetric] = {
     m.key: m
     for m in (
-        sla_report.Metric(
+        DashMetric(
             "volume",
             "留言工单量",
             "本期内首条留言到达的工单数（不含被合并的工单），计入当前主办单位；尚未分派的计入"
             "收件单位。按日统计以北京时间为准。",
-            _m_volume,
+            Family(_attributed_unit(), Case.id, Case.id, _volume_rows),
         ),
-        sla_report.Metric(
+        DashMetric(
             "open",
             "当前未办结",
             "现在仍未答复、未关闭的工单数（待处理、已认领、待签收、办理中），计入当前主办单位；"
             "尚未分派的计入收件单位。与所选时间段无关。",
-            _m_open,
+            Family(_attributed_unit(), Case.id, Case.id, _open_rows),
         ),
     )
 }
 
 
-def metric(key: str) -> sla_report.Metric | None:
+def metric(key: str) -> DashMetric | sla_report.Metric | None:
     """A dashboard metric or an SLA-report metric by key (None if unknown)."""
     return DASHBOARD_METRICS.get(key) or sla_report.METRICS.get(key)
+
+
+def metric_rows(key: str, w: Window, extra: Iterable[Any] = ()) -> Any:
+    """The rows a figure counts, as a subquery of ``unit_id``, ``case_id``, ``k`` (the
+    counted key, never NULL) and any ``extra`` columns: one definition for the figure,
+    its drill-down list and its export."""
+    m = metric(key)
+    if m is None:
+        raise KeyError(key)
+    family = m.family if isinstance(m, DashMetric) else sla_report.FAMILIES[m.family]
+    columns = [
+        family.unit.label("unit_id"),
+        family.case.label("case_id"),
+        m.hit().label("k"),
+        *extra,
+    ]
+    return family.rows(w, columns).subquery()
 
 
 # --------------------------------------------------------------------------- scope
@@ -196,10 +222,8 @@ def drill_ids(f: DrillFilter, unit_ids: Iterable[int] | None, now: datetime | No
     ``unit_ids`` is the set of units the rows may count for (the filter's unit or subtree,
     already intersected with the viewer's scope by the caller); None means every unit.
     """
-    m = metric(f.metric)
-    assert m is not None
-    sub = m.build(sla_report.window_for(f.period, now)).subquery()
-    stmt = select(sub.c.case_id).where(*_restrict(sub, unit_ids))
+    sub = metric_rows(f.metric, sla_report.window_for(f.period, now))
+    stmt = select(sub.c.case_id).where(sub.c.k.is_not(None), *_restrict(sub, unit_ids))
     if f.topic is not None or f.sentiment is not None:
         stmt = stmt.join(Case, Case.id == sub.c.case_id).where(
             *_label_condition(Case.topic, f.topic), *_label_condition(Case.sentiment, f.sentiment)
@@ -209,9 +233,7 @@ def drill_ids(f: DrillFilter, unit_ids: Iterable[int] | None, now: datetime | No
         if event_item is None:
             raise ValueError("events are not installed")
         stmt = stmt.where(
-            sub.c.case_id.in_(
-                select(event_item.case_id).where(event_item.event_id == f.event_id)
-            )
+            sub.c.case_id.in_(select(event_item.case_id).where(event_item.event_id == f.event_id))
         )
     return stmt.group_by(sub.c.case_id).order_by(sub.c.case_id.desc())
 
@@ -250,31 +272,40 @@ Linker = Callable[[DrillFilter], str]
 
 
 def _count(key: str, w: Window, unit_ids: list[int] | None) -> int:
-    m = metric(key)
-    assert m is not None
-    sub = m.build(w).subquery()
+    sub = metric_rows(key, w)
     return int(
         db.session.scalar(select(func.count(distinct(sub.c.k))).where(*_restrict(sub, unit_ids)))
         or 0
     )
 
 
-def _by_unit(key: str, w: Window, unit_ids: list[int] | None) -> dict[int, int]:
-    sub = sla_report.METRICS[key].build(w).subquery()
-    stmt = (
-        select(sub.c.unit_id, func.count(distinct(sub.c.k)))
-        .where(*_restrict(sub, unit_ids))
-        .group_by(sub.c.unit_id)
-    )
-    return {u: int(n) for u, n in db.session.execute(stmt) if u is not None}
+def _family(family: str, w: Window, unit_ids: list[int] | None) -> dict[str, dict[int, int]]:
+    """Per unit, every figure of one ``sla_report`` family in one scan (the report's own
+    aggregate, so the dashboard and the report cannot disagree)."""
+    metrics = [m for m in sla_report.METRICS.values() if m.family == family]
+    out: dict[str, dict[int, int]] = {m.key: {} for m in metrics}
+    for unit_id, *values in db.session.execute(sla_report.family_counts(family, w, unit_ids)):
+        if unit_id is None:
+            continue
+        for m, n in zip(metrics, values, strict=True):
+            if n:
+                out[m.key][unit_id] = int(n)
+    return out
 
 
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _volume_rows(w: Window, unit_ids: list[int] | None) -> tuple[dict[date, int], list, list]:
-    sub = _m_volume(w).subquery()
+def _volume_figures(
+    w: Window, unit_ids: list[int] | None
+) -> tuple[dict[date, int], list[Any], list[Any]]:
+    extra = [
+        _local_day().label("day"),
+        Case.topic.label("topic"),
+        Case.sentiment.label("sentiment"),
+    ]
+    sub = metric_rows("volume", w, extra)
     where = _restrict(sub, unit_ids)
     days = {
         _as_date(d): int(n)
@@ -298,10 +329,8 @@ def buckets(period: Period, bucket: str) -> Iterator[tuple[date, date]]:
     """The day or week (Monday–Sunday, clipped to the period) buckets of ``period``."""
     day = period.start
     while day <= period.end:
-        if bucket == "week":
-            last = min(day + timedelta(days=6 - day.weekday()), period.end)
-        else:
-            last = day
+        week_end = min(day + timedelta(days=6 - day.weekday()), period.end)
+        last = week_end if bucket == "week" else day
         yield day, last
         day = last + timedelta(days=1)
 
@@ -328,7 +357,7 @@ def build(
     def at(**changes: Any) -> str:
         return link(replace(base, **changes))
 
-    days, topic_rows, sentiment_rows = _volume_rows(w, unit_ids)
+    days, topic_rows, sentiment_rows = _volume_figures(w, unit_ids)
     volume = []
     for first, last in buckets(period, bucket):
         n = sum(v for d, v in days.items() if first <= d <= last)
@@ -355,14 +384,13 @@ def build(
     ]
     total = sum(days.values())
 
-    answered = _by_unit("answered", w, unit_ids)
-    on_time = _by_unit("answered_on_time", w, unit_ids)
-    overdue = _by_unit("overdue_open", w, unit_ids)
-    names = dict(
-        db.session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(set(answered) | set(overdue))))
-    )
+    answers = _family("answered", w, unit_ids)
+    answered, on_time = answers["answered"], answers["answered_on_time"]
+    overdue = _family("overdue", w, unit_ids)["overdue_open"]
+    shown = set(answered) | set(overdue)
+    names = dict(db.session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(shown))))
     unit_rows = []
-    for unit_id in set(answered) | set(overdue):
+    for unit_id in shown:
 
         def one(key: str, uid: int = unit_id) -> str:
             return at(metric=key, unit_id=uid, subtree=False)
@@ -429,7 +457,12 @@ def definitions() -> list[tuple[str, str]]:
     for key in ("answered", "answered_on_time", "overdue_open"):
         out.append((sla_report.METRICS[key].label, sla_report.METRICS[key].definition))
     out.append(sla_report.DERIVED["on_time_rate"])
-    out.append(("话题、情感分布", "留言工单量按工单的话题、情感标签分组（工单标签取自首条留言的分类，可由值班员更正）。"))
+    out.append(
+        (
+            "话题、情感分布",
+            "留言工单量按工单的话题、情感标签分组（工单标签取自首条留言的分类，可由值班员更正）。",
+        )
+    )
     return out
 
 
@@ -463,7 +496,7 @@ def events_panel(
     if found is None:
         return None
     event, event_item = found
-    sub = _m_volume(w).subquery()
+    sub = metric_rows("volume", w)
     cases = func.count(distinct(sub.c.case_id))
     rows = db.session.execute(
         select(event.id, event.title, event.status, event.heat, cases)
@@ -526,7 +559,10 @@ def export_rows(case_ids: list[int]) -> Iterator[list[Any]]:
     ).one()
     starts = [d for d in (span[0], span[2]) if d is not None]
     first = min(starts).astimezone(SHANGHAI).date() - timedelta(days=1)
-    last = max(span[1].astimezone(SHANGHAI).date() if span[1] else first, utcnow().astimezone(SHANGHAI).date())
+    last = max(
+        span[1].astimezone(SHANGHAI).date() if span[1] else first,
+        utcnow().astimezone(SHANGHAI).date(),
+    )
     book = sla_report.ClockBook(first, last + timedelta(days=1))
     for chunk_start in range(0, len(case_ids), 1000):
         chunk = case_ids[chunk_start : chunk_start + 1000]
@@ -568,4 +604,3 @@ def _overdue_label(c: Case) -> str:
     if c.is_open and c.due_at is not None and c.due_at < utcnow():
         return "超期未办结"
     return ""
-

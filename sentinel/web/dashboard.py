@@ -56,7 +56,9 @@ def _unit_or_404(raw: Any) -> Unit:
     return unit
 
 
-def drill_from_request(args: Any | None = None) -> tuple[DrillFilter, Unit | None, list[int] | None]:
+def drill_from_request(
+    args: Any | None = None,
+) -> tuple[DrillFilter, Unit | None, list[int] | None]:
     """The drill-down filter of the request, its unit, and the unit ids its rows may count
     for — always within the viewer's scope (404 otherwise; 400 for a malformed filter)."""
     args = request.args if args is None else args
@@ -194,7 +196,9 @@ def _xlsx(rows: Any, scope_label: str, metric_label: str) -> bytes:
     ws.freeze_panes = "A2"
     for row in rows:
         ws.append(row)
-    for column, width in zip("ABCDEFGHIJKLMNO", (10, 40, 8, 16, 16, 12, 6, 17, 17, 17, 12, 17, 17, 12, 10), strict=True):
+    for column, width in zip(
+        "ABCDEFGHIJKLMNO", (10, 40, 8, 16, 16, 12, 6, 17, 17, 17, 12, 17, 17, 12, 10), strict=True
+    ):
         ws.column_dimensions[column].width = width
     info = wb.create_sheet("筛选条件")
     info.append(["指标", metric_label])
