@@ -388,7 +388,7 @@ def build(
     answered, on_time = answers["answered"], answers["answered_on_time"]
     overdue = _family("overdue", w, unit_ids)["overdue_open"]
     shown = set(answered) | set(overdue)
-    names = dict(db.session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(shown))))
+    names = dict(db.session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(shown))).all())
     unit_rows = []
     for unit_id in shown:
 
@@ -548,7 +548,7 @@ def export_rows(case_ids: list[int]) -> Iterator[list[Any]]:
     calendar and the lead unit's office hours (the report's definitions)."""
     if not case_ids:
         return
-    units = dict(db.session.execute(select(Unit.id, Unit.name)))
+    units = dict(db.session.execute(select(Unit.id, Unit.name)).tuples().all())
     # One clock book spanning every moment involved (a few ids at a time keep it small).
     span = db.session.execute(
         select(
