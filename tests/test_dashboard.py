@@ -42,7 +42,7 @@ class Fixture:
         self.section = units.create_unit(SEED_ACTOR, "县教育局基教科", "section", office.edu)
         users.create_user(SEED_ACTOR, "leader_health", PASSWORD, "leader", [office.health])
         self.c: dict[str, Case] = {}
-        root, edu, health, section = self.root, self.edu, self.health, self.section
+        edu, health, section = self.edu, self.health, self.section
         # A: Mon 10/12; dispatched 09:30, 签收 11:00 (1.5 working hours); answered Wed 10/14
         # 16:00, clock from 11:00: 5 + 7.5 + 6 = 18.5 h = 2.47 working days. Met.
         self.add(
