@@ -189,8 +189,8 @@ def test_leaders_figures_match_the_hand_computed_fixture(fx):
     board = _board(fx)
     # Volume: A B C D E H (F merged, G September, I November in Beijing time).
     assert _cards(board) == {
-        "留言工单": 6,
-        "答复": 4,  # A B D G
+        "留言工单量": 6,
+        "答复量": 4,  # A B D G
         "按期答复": 3,  # A D G
         "按期办结率": 0.75,
         "当前未办结": 4,  # C E H I — "now", whatever the period
@@ -244,8 +244,8 @@ def test_unit_dashboard_covers_the_unit_and_its_subtree(fx):
     board = _board(fx, unit=fx.edu)
     assert board.title == "县教育局看板"
     cards = _cards(board)
-    assert cards["留言工单"] == 3  # A B C
-    assert (cards["答复"], cards["按期答复"], cards["超期未办结"], cards["当前未办结"]) == (
+    assert cards["留言工单量"] == 3  # A B C
+    assert (cards["答复量"], cards["按期答复"], cards["超期未办结"], cards["当前未办结"]) == (
         3,
         2,
         1,
@@ -370,7 +370,7 @@ def test_unit_scope_on_pages_and_exports_even_with_an_edited_url(fx, client):
     _login(client, "leader_health")
     page = client.get(f"/dashboard/?{OCT}").get_data(as_text=True)
     cards = {label: value for _h, label, value in _cards_on_page(page)}
-    assert cards["留言工单"] == "2"  # D H only
+    assert cards["留言工单量"] == "2"  # D H only
     assert "县教育局" not in page
     # Other units' rows: by unit id, subtree, list or export: 404.
     for url in (

@@ -371,7 +371,8 @@ def build(
             "value": int(n),
             "url": at(topic=t if t is not None else NONE_LABEL),
         }
-        for t, n in topic_rows
+        # Unclassified last, whatever its count: it is not a topic.
+        for t, n in sorted(topic_rows, key=lambda r: r[0] is None)
     ]
     sentiments = [
         {
@@ -414,8 +415,8 @@ def build(
     total_answered = sum(answered.values())
     total_on_time = sum(on_time.values())
     cards = [
-        Figure("留言工单", total, at()),
-        Figure("答复", total_answered, at(metric="answered")),
+        Figure("留言工单量", total, at()),
+        Figure("答复量", total_answered, at(metric="answered")),
         Figure("按期答复", total_on_time, at(metric="answered_on_time")),
         Figure(
             "按期办结率",
