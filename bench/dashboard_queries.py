@@ -21,7 +21,7 @@ RUNS = int(os.environ.get("BENCH_DASHBOARD_RUNS", "20"))
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
 def _runs(build: Callable[[], Any], say: Callable[[str], None], label: str) -> list[float]:

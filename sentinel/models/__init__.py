@@ -1,5 +1,6 @@
 """All models, imported here so Alembic and relationship() see every table."""
 
+from sentinel.models import dashboard as _dashboard_indexes  # noqa: F401  (indexes only)
 from sentinel.models.audit import AuditEvent
 from sentinel.models.base import Base, utcnow
 from sentinel.models.calendar import OfficeHours, WorkCalendar
@@ -11,7 +12,6 @@ from sentinel.models.item import Item
 from sentinel.models.job_run import JobRun
 from sentinel.models.neardup import NearDupBand, NearDupSignature
 from sentinel.models.report import ReportArchive
-from sentinel.models import dashboard as _dashboard_indexes  # noqa: F401  (indexes only)
 from sentinel.models.source import ApiToken, Source
 from sentinel.models.unit import Unit
 from sentinel.models.user import User
