@@ -272,11 +272,12 @@ Linker = Callable[[DrillFilter], str]
 
 
 def _count(key: str, w: Window, unit_ids: list[int] | None) -> int:
+    """A dashboard figure's total. Its families are single rows of ``cases`` (one row per
+    case), so ``count(*)`` equals ``count(DISTINCT case)`` without the sort."""
+    assert key in DASHBOARD_METRICS
     sub = metric_rows(key, w)
-    return int(
-        db.session.scalar(select(func.count(distinct(sub.c.k))).where(*_restrict(sub, unit_ids)))
-        or 0
-    )
+    stmt = select(func.count()).select_from(sub).where(*_restrict(sub, unit_ids))
+    return int(db.session.scalar(stmt) or 0)
 
 
 def _family(family: str, w: Window, unit_ids: list[int] | None) -> dict[str, dict[int, int]]:
@@ -306,23 +307,23 @@ def _volume_figures(
         Case.sentiment.label("sentiment"),
     ]
     sub = metric_rows("volume", w, extra)
-    where = _restrict(sub, unit_ids)
-    days = {
-        _as_date(d): int(n)
-        for d, n in db.session.execute(
-            select(sub.c.day, func.count()).where(*where).group_by(sub.c.day)
-        )
-    }
-    topics = db.session.execute(
-        select(sub.c.topic, func.count())
-        .where(*where)
-        .group_by(sub.c.topic)
-        .order_by(func.count().desc(), sub.c.topic)
+    # One scan, grouped by (day, topic, sentiment) — at most a few thousand groups — and
+    # folded three ways here, instead of three scans of the period's cases.
+    rows = db.session.execute(
+        select(sub.c.day, sub.c.topic, sub.c.sentiment, func.count())
+        .where(*_restrict(sub, unit_ids))
+        .group_by(sub.c.day, sub.c.topic, sub.c.sentiment)
     ).all()
-    sentiments = db.session.execute(
-        select(sub.c.sentiment, func.count()).where(*where).group_by(sub.c.sentiment)
-    ).all()
-    return days, topics, sentiments
+    days: dict[date, int] = {}
+    topics: dict[str | None, int] = {}
+    sentiments: dict[str | None, int] = {}
+    for day, topic, sentiment, n in rows:
+        d = _as_date(day)
+        days[d] = days.get(d, 0) + int(n)
+        topics[topic] = topics.get(topic, 0) + int(n)
+        sentiments[sentiment] = sentiments.get(sentiment, 0) + int(n)
+    topic_rows = sorted(topics.items(), key=lambda r: (-r[1], r[0] or ""))
+    return days, topic_rows, list(sentiments.items())
 
 
 def buckets(period: Period, bucket: str) -> Iterator[tuple[date, date]]:
