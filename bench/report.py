@@ -12,7 +12,8 @@
    ``BENCH_RUNS`` (default 3) runs after one warm-up;
 3. with ``--explain``, prints ``EXPLAIN (ANALYZE, BUFFERS)`` of every metric's query.
 
-The last line is ``report_quarter_s=…``.
+then ``report_quarter_s=…``; 4. times the leaders' dashboard's queries
+(``bench/dashboard_queries.py``) and prints ``dashboard_p95_ms=…`` last.
 """
 
 from __future__ import annotations
@@ -127,6 +128,10 @@ def main() -> int:
                     say("    " + line)
     say(f"report_table_quarter_s={min(table_timings):.2f}")
     say(f"report_quarter_s={min(timings):.2f}")
+    # The leaders' dashboard on the same data (bench/dashboard_queries.py).
+    from bench.dashboard_queries import p95, time_dashboard
+
+    say(f"dashboard_p95_ms={p95(time_dashboard(app, say, explain)):.0f}")
     return 0
 
 

@@ -118,6 +118,9 @@ def register_blueprints(app: Flask) -> None:
     from sentinel.web import consultations  # issue 12: 会商, leaders' board, alerts
 
     consultations.init_app(app)
+    from sentinel.web import dashboard
+
+    app.register_blueprint(dashboard.bp)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

@@ -151,6 +151,9 @@ RULES: dict[str, Rule] = {
     "consultations.alert_feed": Rule("alerts.view", "none"),
     "consultations.alerts_admin": Rule("alerts.manage", "none"),
     "consultations.alert_retry": Rule("alerts.manage", "none"),
+    "dashboard.index": Rule("dashboard.view", "none"),
+    "dashboard.unit": Rule("dashboard.view", "case"),
+    "dashboard.export": Rule("report.view", "case"),
 }
 
 # Who sends each request: (username, variant). "in": the target lies in the user's units
@@ -806,6 +809,16 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("reports.cases", "GET"): lambda w, v: Req(
         "GET",
         f"/reports/cases?metric=dispatched&unit_id={w.office.edu.id}"
+        "&start=2026-11-01&end=2026-11-30",
+        changes=False,
+    ),
+    ("dashboard.index", "GET"): _get("/dashboard/"),
+    ("dashboard.unit", "GET"): lambda w, v: Req(
+        "GET", f"/dashboard/unit?unit_id={w.office.edu.id}", changes=False
+    ),
+    ("dashboard.export", "GET"): lambda w, v: Req(
+        "GET",
+        f"/dashboard/cases.xlsx?metric=volume&unit_id={w.office.edu.id}&subtree=1"
         "&start=2026-11-01&end=2026-11-30",
         changes=False,
     ),

@@ -82,6 +82,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # An invited unit confirms (确认参会); the office may record it for them.
     "consult.confirm": frozenset({"admin", "duty_officer", "leader", "handler"}),
     "board.view": frozenset({"admin", "duty_officer", "leader"}),
+    # Dashboards (issue 14): the leaders' and unit dashboards, limited to the user's subtree.
+    "dashboard.view": frozenset({"admin", "duty_officer", "leader"}),
 }
 
 

@@ -1,5 +1,6 @@
 """All models, imported here so Alembic and relationship() see every table."""
 
+from sentinel.models import dashboard as _dashboard_indexes  # noqa: F401  (indexes only)
 from sentinel.models.alert import Alert, AlertDelivery
 from sentinel.models.audit import AuditEvent
 from sentinel.models.base import Base, utcnow

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sentinel.auth.permissions import current_actor, require, unit_in_scope, units_in_scope
 from sentinel.errors import SentinelError
@@ -209,30 +209,28 @@ def sla() -> Any:
 @bp.route("/cases")
 @require("report.view")
 def cases() -> Any:
-    """The cases behind one figure of the report (drill-down)."""
-    metric = request.args.get("metric", "")
-    if metric not in sla_report.METRICS:
-        abort(404)
-    unit = _scoped_unit(request.args)
-    if unit is None:
-        abort(404)
-    try:
-        start = date.fromisoformat(request.args.get("start", ""))
-        end = date.fromisoformat(request.args.get("end", ""))
-    except ValueError:
-        abort(400)
-    if end < start:
-        abort(400)
-    period = sla_report.custom_period(start, end)
-    ids_stmt = sla_report.drilldown_case_ids(metric, unit.id, period)
+    """The cases behind one figure of a report or a dashboard (drill-down); the filter is
+    ``services.dashboard.DrillFilter`` in the query string, always within the viewer's
+    scope (``web.dashboard.drill_from_request``)."""
+    from sentinel.services import dashboard
+    from sentinel.web.dashboard import drill_from_request
+
+    f, unit, unit_ids = drill_from_request()
+    ids_stmt = dashboard.drill_ids(f, unit_ids)
+    total = db.session.scalar(select(func.count()).select_from(ids_stmt.order_by(None).subquery()))
     ids = list(db.session.scalars(ids_stmt.limit(DRILL_LIMIT + 1)))
     found = list(db.session.scalars(select(Case).where(Case.id.in_(ids[:DRILL_LIMIT]))))
     found.sort(key=lambda c: -c.id)
+    args = f.args()
     return render_template(
         "reports/cases.html",
-        metric=sla_report.METRICS[metric],
+        metric=dashboard.metric(f.metric),
         unit=unit,
-        period=period,
+        period=f.period,
         cases=found,
         more=len(ids) > DRILL_LIMIT,
+        total=total or 0,
+        scope_label=f.describe(unit),
+        csv_url=url_for("dashboard.export", fmt="csv", **args),
+        xlsx_url=url_for("dashboard.export", fmt="xlsx", **args),
     )
