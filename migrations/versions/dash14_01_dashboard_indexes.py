@@ -1,7 +1,7 @@
 """covering indexes for the dashboards' aggregates; open cases by due time (overdue)
 
 Revision ID: dash14_01
-Revises: reports14_01
+Revises: consult12_01
 Create Date: 2026-12-01 19:40:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "dash14_01"
-down_revision = "reports14_01"
+down_revision = "consult12_01"
 branch_labels = None
 depends_on = None
 
