@@ -40,7 +40,8 @@ def main(argv: list[str]) -> int:
     for label, ids in sorted(by_label.items(), key=lambda kv: -len(kv[1])):
         counts = Counter(assigned.get(i) for i in ids)
         event_id, n = max(
-            ((e, c) for e, c in counts.items() if e is not None), key=lambda ec: ec[1],
+            ((e, c) for e, c in counts.items() if e is not None),
+            key=lambda ec: ec[1],
             default=(None, 0),
         )
         recall = n / len(ids)
