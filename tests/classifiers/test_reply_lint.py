@@ -67,9 +67,9 @@ def test_id_numbers_are_found_with_their_exact_span(text: str, number: str) -> N
     [
         "身份证号430102199003071235",  # wrong check digit
         "身份证号430102199002301237",  # 30 February, check digit right
-        "身份证号990102199003071233",  # no province 99
         "身份证号430102300003071238",  # born in 3000
         "旧证430102901307123",  # month 13
+        "旧证030102900307123",  # no region code starts with 0
         "流水号1430102199003071234",  # inside a longer run of digits
         "编号A430102199003071234B",  # glued to letters: a code, not an ID
     ],
@@ -135,6 +135,7 @@ def test_landlines_hotlines_and_longer_runs_are_not_mobiles(text: str) -> None:
         ("卡号：4367 4212 3456 7896。", "4367 4212 3456 7896"),
         ("账户6222-0212-3456-7890-128到账", "6222-0212-3456-7890-128"),
         ("农行卡9559901234567890125", "9559901234567890125"),
+        ("万事达卡2221000000000009", "2221000000000009"),
     ],
 )
 def test_bank_cards(text: str, number: str) -> None:
