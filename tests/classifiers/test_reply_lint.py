@@ -404,3 +404,26 @@ def _naive(text: str, words: list[str]) -> list[tuple[int, int]]:
 def test_aho_corasick_matches_the_naive_reference(words: list[str], text: str) -> None:
     wl = WordList([(w, "敏感词", None) for w in words])
     assert [(f.start, f.end) for f in wl.find(text)] == _naive(text, list(set(words)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *"0123456789０１２３４５６７８９ -+.@/:Xx，。：电话邮箱wwwcomcnhttps",
+                *("13800138000", ID_A, CARD_16, "abc@qq.com", "www.example.com", ".gov.cn"),
+            ]
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_any_text_gives_exact_spans_without_chinese(text: str) -> None:
+    for f in lint(text):
+        assert f.kind in ("id_card", "mobile", "bank_card", "email", "link", "word")
+        assert 0 <= f.start < f.end <= len(text) and text[f.start : f.end] == f.text
+        if f.kind != "word":
+            assert not any("\u4e00" <= c <= "\u9fff" for c in f.text), f
+            assert f.text[-1] not in "，。：.,:;", f
+        if f.kind in ("id_card", "mobile", "bank_card"):
+            assert f.mask is not None and len(f.mask) == len(f.text) and "*" in f.mask
