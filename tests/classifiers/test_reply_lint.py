@@ -67,9 +67,9 @@ def test_id_numbers_are_found_with_their_exact_span(text: str, number: str) -> N
     [
         "身份证号430102199003071235",  # wrong check digit
         "身份证号430102199002301237",  # 30 February, check digit right
-        "身份证号990102199003071233",  # no province 99
         "身份证号430102300003071238",  # born in 3000
         "旧证430102901307123",  # month 13
+        "旧证030102900307123",  # no region code starts with 0
         "流水号1430102199003071234",  # inside a longer run of digits
         "编号A430102199003071234B",  # glued to letters: a code, not an ID
     ],
@@ -135,6 +135,7 @@ def test_landlines_hotlines_and_longer_runs_are_not_mobiles(text: str) -> None:
         ("卡号：4367 4212 3456 7896。", "4367 4212 3456 7896"),
         ("账户6222-0212-3456-7890-128到账", "6222-0212-3456-7890-128"),
         ("农行卡9559901234567890125", "9559901234567890125"),
+        ("万事达卡2221000000000009", "2221000000000009"),
     ],
 )
 def test_bank_cards(text: str, number: str) -> None:
@@ -403,3 +404,26 @@ def _naive(text: str, words: list[str]) -> list[tuple[int, int]]:
 def test_aho_corasick_matches_the_naive_reference(words: list[str], text: str) -> None:
     wl = WordList([(w, "敏感词", None) for w in words])
     assert [(f.start, f.end) for f in wl.find(text)] == _naive(text, list(set(words)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *"0123456789０１２３４５６７８９ -+.@/:Xx，。：电话邮箱wwwcomcnhttps",
+                *("13800138000", ID_A, CARD_16, "abc@qq.com", "www.example.com", ".gov.cn"),
+            ]
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_any_text_gives_exact_spans_without_chinese(text: str) -> None:
+    for f in lint(text):
+        assert f.kind in ("id_card", "mobile", "bank_card", "email", "link", "word")
+        assert 0 <= f.start < f.end <= len(text) and text[f.start : f.end] == f.text
+        if f.kind != "word":
+            assert not any("\u4e00" <= c <= "\u9fff" for c in f.text), f
+            assert f.text[-1] not in "，。：.,:;", f
+        if f.kind in ("id_card", "mobile", "bank_card"):
+            assert f.mask is not None and len(f.mask) == len(f.text) and "*" in f.mask
