@@ -110,13 +110,13 @@ def _check_draft(actor: Actor, reply_or_case: Reply | Case, kind: str = "answer"
 
 def authors(reply: Reply) -> set[int]:
     """Everyone who wrote a version of the text (they never approve it)."""
-    ids = set(
-        db.session.scalars(
-            select(ReplyVersion.author_id).where(
-                ReplyVersion.reply_id == reply.id, ReplyVersion.author_id.is_not(None)
-            )
+    ids = {
+        author
+        for author in db.session.scalars(
+            select(ReplyVersion.author_id).where(ReplyVersion.reply_id == reply.id)
         )
-    )
+        if author is not None
+    }
     if reply.author_id is not None:
         ids.add(reply.author_id)
     return ids

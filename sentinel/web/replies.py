@@ -182,7 +182,7 @@ def publish(reply_id: int) -> Any:
             request.form.get("link", ""),
             _local_time(request.form.get("published_at", "")),
         ),
-        "已登记人工发布，答复文本已锁定",
+        f"已登记人工发布，{reply.kind_label}文本已锁定",
     )
     return _back(reply)
 
