@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, distinct, func, or_, select
+from sqlalchemy import Float, Select, and_, case, distinct, func, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from sentinel.extensions import db
 from sentinel.models import (
@@ -142,6 +144,30 @@ def _not_merged() -> Any:
     return Case.status != "merged"
 
 
+def _case_not_merged(case_id: Any) -> Any:
+    """For rows that need nothing else from the case: merged cases are few (an anti-join
+    on the status index), cheaper than joining every case."""
+    return case_id.not_in(select(Case.id).where(Case.status == "merged"))
+
+
+class Epoch(FunctionElement[float]):
+    """Seconds since 1970 of a UTC timestamp column, as a float, on either database."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(Epoch, "postgresql")
+def _epoch_pg(element: Epoch, compiler: Any, **kw: Any) -> str:
+    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(Epoch, "sqlite")
+def _epoch_sqlite(element: Epoch, compiler: Any, **kw: Any) -> str:
+    # SQLite stores naive UTC text (models/base.UTCDateTime).
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
 @dataclass(frozen=True)
 class Family:
     """Rows that put figures in a period: one range scan on one time column.
@@ -157,16 +183,32 @@ class Family:
     rows: Callable[[Window, list[Any]], Select[Any]]
 
 
-def _lead_rows(column: Any) -> Callable[[Window, list[Any]], Select[Any]]:
-    def rows(w: Window, columns: list[Any]) -> Select[Any]:
-        return (
-            select(*columns)
-            .select_from(Assignment)
-            .join(Case, Case.id == Assignment.case_id)
-            .where(Assignment.role == "lead", column >= w.start, column < w.end, _not_merged())
+def _assigned_rows(w: Window, columns: list[Any]) -> Select[Any]:
+    return (
+        select(*columns)
+        .select_from(Assignment)
+        .where(
+            Assignment.role == "lead",
+            Assignment.assigned_at >= w.start,
+            Assignment.assigned_at < w.end,
+            _case_not_merged(Assignment.case_id),
         )
+    )
 
-    return rows
+
+def _acknowledged_rows(w: Window, columns: list[Any]) -> Select[Any]:
+    # Joined to the case: on time / late read the case's response deadline.
+    return (
+        select(*columns)
+        .select_from(Assignment)
+        .join(Case, Case.id == Assignment.case_id)
+        .where(
+            Assignment.role == "lead",
+            Assignment.acknowledged_at >= w.start,
+            Assignment.acknowledged_at < w.end,
+            _not_merged(),
+        )
+    )
 
 
 def _owner_at(moment: Any, case_id: Any) -> Any:
@@ -195,14 +237,12 @@ FAMILIES: dict[str, Family] = {
             .where(Case.first_item_at >= w.start, Case.first_item_at < w.end, _not_merged())
         ),
     ),
-    "assigned": Family(
-        Assignment.unit_id, Assignment.case_id, Assignment.id, _lead_rows(Assignment.assigned_at)
-    ),
+    "assigned": Family(Assignment.unit_id, Assignment.case_id, Assignment.id, _assigned_rows),
     "acknowledged": Family(
         Assignment.unit_id,
         Assignment.case_id,
         Assignment.id,
-        _lead_rows(Assignment.acknowledged_at),
+        _acknowledged_rows,
     ),
     "answered": Family(
         Case.unit_id,
@@ -264,13 +304,12 @@ FAMILIES: dict[str, Family] = {
         lambda w, cols: (
             select(*cols)
             .select_from(Assignment)
-            .join(Case, Case.id == Assignment.case_id)
             .where(
                 Assignment.role == "assist",
                 Assignment.status != "withdrawn",
                 Assignment.assigned_at >= w.start,
                 Assignment.assigned_at < w.end,
-                _not_merged(),
+                _case_not_merged(Assignment.case_id),
             )
         ),
     ),
@@ -523,7 +562,11 @@ class WorkingClock:
 
     def at(self, moment: datetime) -> float:
         """Working seconds from the origin (local midnight of ``first``) to ``moment``."""
-        since = moment.timestamp() - self._origin
+        return self.at_epoch(moment.timestamp())
+
+    def at_epoch(self, timestamp: float) -> float:
+        """:meth:`at` for a moment given as seconds since 1970 (UTC)."""
+        since = timestamp - self._origin
         index = int(since // 86400)
         if not 0 <= index < len(self.cum):
             raise ValueError("moment outside the clock's range")
@@ -578,16 +621,17 @@ class ClockBook:
 
 
 def _durations(
-    rows: Iterable[tuple[int | None, datetime | None, datetime | None]],
+    rows: Iterable[tuple[int | None, float | None, float | None]],
     book: ClockBook,
     per_day: bool,
 ) -> dict[int | None, list[float]]:
+    """Working time per unit from (unit, start, end) rows given as epoch seconds."""
     out: dict[int | None, list[float]] = {}
     for unit_id, start, end in rows:
         if start is None or end is None or end < start:
             continue
         clock = book.for_unit(unit_id)
-        seconds = clock.between(start, end)
+        seconds = clock.at_epoch(float(end)) - clock.at_epoch(float(start))
         value = seconds / clock.day_seconds if per_day else seconds / 3600
         out.setdefault(unit_id, []).append(value)
     return out
@@ -694,18 +738,17 @@ def sla_table(
     # The clock index spans every moment a duration can start: lead assignments
     # acknowledged in the period may have been made long before.
     book = ClockBook(period.start - timedelta(days=400), max(period.end, now.date()))
-    ack = (
-        select(Assignment.unit_id, Assignment.assigned_at, Assignment.acknowledged_at)
-        .join(Case, Case.id == Assignment.case_id)
-        .where(
-            Assignment.role == "lead",
-            Assignment.acknowledged_at >= w.start,
-            Assignment.acknowledged_at < w.end,
-            Assignment.assigned_at >= datetime.combine(book.first, time.min, tzinfo=SHANGHAI),
-            _not_merged(),
-        )
+    # Times come back as epoch seconds: no datetime objects for hundreds of thousands of rows.
+    ack = select(
+        Assignment.unit_id, Epoch(Assignment.assigned_at), Epoch(Assignment.acknowledged_at)
+    ).where(
+        Assignment.role == "lead",
+        Assignment.acknowledged_at >= w.start,
+        Assignment.acknowledged_at < w.end,
+        Assignment.assigned_at >= datetime.combine(book.first, time.min, tzinfo=SHANGHAI),
+        _case_not_merged(Assignment.case_id),
     )
-    resol = select(Case.unit_id, Case.clock_started_at, Case.answered_at).where(
+    resol = select(Case.unit_id, Epoch(Case.clock_started_at), Epoch(Case.answered_at)).where(
         Case.answered_at >= w.start,
         Case.answered_at < w.end,
         Case.clock_started_at >= datetime.combine(book.first, time.min, tzinfo=SHANGHAI),
