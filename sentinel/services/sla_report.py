@@ -153,13 +153,14 @@ def _case_not_merged(case_id: Any) -> Any:
 class Epoch(FunctionElement[float]):
     """Seconds since 1970 of a UTC timestamp column, as a float, on either database."""
 
-    type = Float()
+    type = Float(asdecimal=False)
     inherit_cache = True
 
 
 @compiles(Epoch, "postgresql")
 def _epoch_pg(element: Epoch, compiler: Any, **kw: Any) -> str:
-    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
+    # float8, not numeric: the driver then hands back floats, not Decimals.
+    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})::float8"
 
 
 @compiles(Epoch, "sqlite")
@@ -582,6 +583,29 @@ class WorkingClock:
     def between(self, start: datetime, end: datetime) -> float:
         return self.at(end) - self.at(start)
 
+    def spans(self, pairs: list[tuple[float, float]]) -> list[float]:
+        """Working seconds of each (start, end) pair of epoch seconds: :meth:`at_epoch`
+        unrolled into one loop (a report measures hundreds of thousands of spans)."""
+        cum, working, bounds, origin = self.cum, self.working, self._bounds, self._origin
+        last = len(cum)
+
+        def at(timestamp: float) -> float:
+            since = timestamp - origin
+            index = int(since // 86400)
+            if not 0 <= index < last:
+                raise ValueError("moment outside the clock's range")
+            if not working[index]:
+                return cum[index]
+            offset = since - index * 86400
+            total = cum[index]
+            for a, b in bounds:
+                if offset <= a:
+                    break
+                total += (offset if offset < b else b) - a
+            return total
+
+        return [at(end) - at(start) for start, end in pairs]
+
 
 class ClockBook:
     """One :class:`WorkingClock` per distinct set of office hours, by unit."""
@@ -626,14 +650,15 @@ def _durations(
     per_day: bool,
 ) -> dict[int | None, list[float]]:
     """Working time per unit from (unit, start, end) rows given as epoch seconds."""
-    out: dict[int | None, list[float]] = {}
+    by_unit: dict[int | None, list[tuple[float, float]]] = {}
     for unit_id, start, end in rows:
-        if start is None or end is None or end < start:
-            continue
+        if start is not None and end is not None and end >= start:
+            by_unit.setdefault(unit_id, []).append((start, end))
+    out: dict[int | None, list[float]] = {}
+    for unit_id, pairs in by_unit.items():
         clock = book.for_unit(unit_id)
-        seconds = clock.at_epoch(float(end)) - clock.at_epoch(float(start))
-        value = seconds / clock.day_seconds if per_day else seconds / 3600
-        out.setdefault(unit_id, []).append(value)
+        scale = clock.day_seconds if per_day else 3600.0
+        out[unit_id] = [seconds / scale for seconds in clock.spans(pairs)]
     return out
 
 
@@ -757,10 +782,12 @@ def sla_table(
     if ids is not None:
         ack = ack.where(Assignment.unit_id.in_(ids))
         resol = resol.where(Case.unit_id.in_(ids))
-    response_times = _durations(db.session.execute(ack).tuples(), book, per_day=False)
+    # Core, not the ORM session: plain tuples of floats, no per-row ORM bookkeeping.
+    response_times = _durations(db.session.connection().execute(ack).all(), book, per_day=False)
     if progress:
         progress(int(100 * (steps - 1) / steps))
-    resolution_times = _durations(db.session.execute(resol).tuples(), book, per_day=True)
+    # A fresh connection: ``progress`` may have committed (and released the last one).
+    resolution_times = _durations(db.session.connection().execute(resol).all(), book, per_day=True)
     rows: list[UnitRow] = []
     for unit in units:
         row = UnitRow(unit.id, unit.name)
