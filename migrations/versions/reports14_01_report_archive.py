@@ -54,11 +54,13 @@ def upgrade():
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index(
             'ix_cases_report_answered',
-            ['answered_at', 'unit_id', 'deadline_state', 'status', 'clock_started_at'],
+            ['answered_at', 'unit_id', 'deadline_state', 'status', 'clock_started_at', 'id'],
             unique=False,
         )
         batch_op.create_index(
-            'ix_cases_report_received', ['first_item_at', 'owner_unit_id', 'status'], unique=False
+            'ix_cases_report_received',
+            ['first_item_at', 'owner_unit_id', 'status', 'id'],
+            unique=False,
         )
     with op.batch_alter_table('case_returns', schema=None) as batch_op:
         batch_op.create_index('ix_case_returns_returned_at', ['returned_at'], unique=False)

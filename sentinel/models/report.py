@@ -85,8 +85,9 @@ Index(
     Case.deadline_state,
     Case.status,
     Case.clock_started_at,
+    Case.id,
 )
-Index("ix_cases_report_received", Case.first_item_at, Case.owner_unit_id, Case.status)
+Index("ix_cases_report_received", Case.first_item_at, Case.owner_unit_id, Case.status, Case.id)
 Index("ix_assignments_role_assigned", Assignment.role, Assignment.assigned_at)
 Index("ix_assignments_role_acknowledged", Assignment.role, Assignment.acknowledged_at)
 Index("ix_case_returns_returned_at", CaseReturn.returned_at)

@@ -339,6 +339,14 @@ class Metric:
     condition: Callable[[], Any] | None = None
     by_case: bool = False
 
+    @property
+    def distinct(self) -> bool:
+        """Counting cases over rows that may repeat a case (two dispatches, two returns)
+        needs DISTINCT; every other count is of unique rows, which lets the database
+        aggregate by hashing instead of sorting."""
+        fam = FAMILIES[self.family]
+        return self.by_case and fam.case is not fam.rid
+
     def hit(self) -> Any:
         """The expression counted: the key when the row meets the condition, else NULL."""
         fam = FAMILIES[self.family]
@@ -695,7 +703,13 @@ def family_counts(family: str, w: Window, unit_ids: list[int] | None) -> Select[
     fam = FAMILIES[family]
     columns = [fam.unit.label("unit_id"), *(m.hit().label(m.key) for m in metrics)]
     sub = fam.rows(w, columns).subquery()
-    stmt = select(sub.c.unit_id, *(func.count(distinct(sub.c[m.key])) for m in metrics))
+    stmt = select(
+        sub.c.unit_id,
+        *(
+            func.count(distinct(sub.c[m.key])) if m.distinct else func.count(sub.c[m.key])
+            for m in metrics
+        ),
+    )
     stmt = stmt.group_by(sub.c.unit_id)
     if unit_ids is not None:
         stmt = stmt.where(sub.c.unit_id.in_(unit_ids))
