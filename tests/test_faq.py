@@ -459,3 +459,22 @@ def test_search_beats_the_char_ngram_baseline_on_held_out_queries():
     base = precision_at(baseline_rankings(entries, held_out), truth)
     assert ours > base, (ours, base)
     assert ours >= 0.93, ours
+
+
+def test_xlsx_import_reads_numeric_ids_as_written(office):
+    from openpyxl import Workbook
+
+    from sentinel.auth.permissions import Actor
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["编号", "问题", "答案"])
+    ws.append([2549, "社保卡在哪里补办？", "到政务服务中心补办。"])
+    ws.append([2550.0, "学校什么时候开学？", "9月1日开学。"])
+    out = io.BytesIO()
+    wb.save(out)
+    result = faq.import_table(Actor(label="test"), out.getvalue(), "问答.xlsx")
+    db.session.commit()
+    assert result.created == 2
+    refs = set(db.session.scalars(select(FaqEntry.external_ref)))
+    assert refs == {"2549", "2550"}

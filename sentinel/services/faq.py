@@ -584,6 +584,13 @@ class ImportResult:
     errors: list[str] = field(default_factory=list)
 
 
+def _cell(value: Any) -> str:
+    """A cell as text; a spreadsheet's whole number (编号 2549.0) reads as 2549."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value if value is not None else "").strip()
+
+
 def import_table(actor: Actor, data: bytes, filename: str) -> ImportResult:
     """Import a CSV/XLSX Q&A list (编号, 问题, 答案, optional 主题, 单位).
 
@@ -605,7 +612,7 @@ def import_table(actor: Actor, data: bytes, filename: str) -> ImportResult:
     review_by = today() + timedelta(days=int(_cfg("FAQ_REVIEW_DAYS")))
     seen: set[str] = set()
     for n, row in enumerate(iter_dicts(table), start=2):
-        values = {k: str(row.get(c) or "").strip() for c, k in IMPORT_COLUMNS.items()}
+        values = {k: _cell(row.get(c)) for c, k in IMPORT_COLUMNS.items()}
         ref = values["ref"]
         if not ref or not values["question"] or not values["answer"]:
             result.errors.append(f"第 {n} 行：编号、问题、答案不能为空")
