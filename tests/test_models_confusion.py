@@ -8,7 +8,7 @@ import re
 from classifiers.bundle import active_version, read_meta
 
 
-def test_models_page_shows_the_confusion_matrices(classified_app, client, auth):
+def test_models_page_shows_the_confusion_matrices(classified_app, client, auth, office):
     models = classified_app.config["MODELS_DIR"]
     figures = read_meta(models, active_version(models)).metrics["request_type"]
     auth.login("admin")

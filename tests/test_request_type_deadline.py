@@ -54,7 +54,7 @@ def deadline_events(case: Case) -> list[AuditEvent]:
             select(AuditEvent)
             .where(
                 AuditEvent.action == "case.deadline_recomputed",
-                AuditEvent.object_id == str(case.id),
+                AuditEvent.object_id == case.id,
             )
             .order_by(AuditEvent.id)
         )
