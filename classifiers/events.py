@@ -98,6 +98,8 @@ _SPECIFIC = (
 )
 _BROAD = ("街道", "镇", "乡")
 PLACE_BOOST = 3.0
+# Weight of a place-name character, as a share of the weight of a never-seen bigram.
+PLACE_CHAR_WEIGHT = 1.0
 BROAD_BOOST = 1.5
 # A place name is at most this many characters before its suffix.
 _NAME_CHARS = 6
@@ -230,6 +232,13 @@ def features(text: str) -> ItemFeatures:
         term: (1.0 + math.log(n)) * idf.get(term, unseen) * boost.get(term, 1.0)
         for term, n in counts.items()
     }
+    # The characters of specific place names, as terms of their own: a misspelt name
+    # (丽法新城 for 丽发新城) shares no bigram with the right one but most characters.
+    for name, specific in names:
+        if specific:
+            for char in _place_stem(name):
+                key = "@" + char
+                weights[key] = max(weights.get(key, 0.0), PLACE_CHAR_WEIGHT * unseen)
     top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:ITEM_TERMS]
     norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
     vector = {term: w / norm for term, w in top}
@@ -358,6 +367,11 @@ def title_from(texts: Iterable[str], profile: Mapping[str, float], limit: int = 
     for text in texts:
         text = normalise(text)
         head = _SENTENCE_RE.split(text, maxsplit=1)[0].strip() or text
+        # A subject line followed by the message: normalisation made the line break a
+        # space, and Chinese sentences have none of their own.
+        first, _, rest = head.partition(" ")
+        if rest and len(first) >= 6:
+            head = first
         score = _cosine(features(head).vector, profile) if head else 0.0
         # A short, specific line (a subject) beats a long greeting.
         if score > best_score:

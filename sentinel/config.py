@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import string
-from typing import Any
+from typing import Any, ClassVar
 
 
 class DefaultConfig:
@@ -132,7 +132,7 @@ class DefaultConfig:
     EVENT_LONG_WINDOW_DAYS = 365
     # Heat = sum of weight x component (services/event_heat.py); escalation levels 1 一般,
     # 2 较大, 3 重大 at these heats (ascending), each once per event.
-    EVENT_HEAT_WEIGHTS: dict[str, float] = {
+    EVENT_HEAT_WEIGHTS: ClassVar[dict[str, float]] = {
         "volume": 6.0,
         "growth": 6.0,
         "askers": 6.0,

@@ -120,6 +120,17 @@ RULES: dict[str, Rule] = {
     "triage.index": Rule("triage.view", "none"),
     "triage.feed": Rule("triage.view", "none"),
     "triage.bulk": Rule("triage.bulk", "case"),
+    # Hot events (issue 12): an event is in scope when one of its cases is.
+    "events.index": Rule("event.view", "none"),
+    "events.index_json": Rule("event.view", "none"),
+    "events.show": Rule("event.view", "case"),
+    "events.show_json": Rule("event.view", "case"),
+    "events.rename": Rule("event.manage", "case"),
+    "events.noise": Rule("event.manage", "case"),
+    "events.reopen": Rule("event.manage", "case"),
+    "events.merge": Rule("event.manage", "case"),
+    "events.move_out": Rule("event.manage", "case"),
+    "events.escalate": Rule("event.manage", "case"),
     # Issue 12: 会商 consultations are scoped by the units their event's cases touch.
     "consultations.index": Rule("consult.view", "none"),
     "consultations.show": Rule("consult.view", "case"),
@@ -392,25 +403,41 @@ def _merge(w: World, variant: str) -> Req:
     return Req("POST", f"/cases/{case.id}/merge", {"into_id": str(into.id)}, 302, True)
 
 
-def _event(w: World, variant: str) -> Any:
-    """An event of one case handled by the education bureau (the health bureau assists
-    in the "assist" variant)."""
+def _event(w: World, variant: str, status: str = "open") -> Any:
+    """A fresh event holding the item of a fresh case (dispatched to the education bureau;
+    the health bureau assists in the "assist" variant)."""
     from sentinel.models import Event, EventItem
 
     case = w.case("dispatched", assist=variant == "assist")
+    item = case.items[0]
     now = utcnow()
-    event = Event(title=f"第{w.next()}号事件：小区路灯", first_at=now, last_at=now, item_count=1)
+    event = Event(
+        title=f"矩阵事件{w.next()}",
+        keywords=[],
+        places=[],
+        status=status,
+        first_at=now,
+        last_at=now,
+        item_count=1,
+        asker_count=1,
+        profile={"路灯": 1.0},
+        stats={},
+    )
     db.session.add(event)
     db.session.flush()
-    placed = db.session.scalar(select(EventItem).where(EventItem.item_id == case.items[0].id))
-    if placed is not None:  # clustering put it with the earlier targets: a fresh event each
-        placed.event_id = event.id
-    else:
-        db.session.add(
-            EventItem(event_id=event.id, item_id=case.items[0].id, case_id=case.id, item_at=now)
-        )
+    link = db.session.scalar(select(EventItem).where(EventItem.item_id == item.id))
+    if link is None:
+        link = EventItem(item_id=item.id, case_id=case.id, placed_by="auto", item_at=now)
+        db.session.add(link)
+    link.event_id = event.id
     db.session.commit()
     return event
+
+
+def _event_move_out(w: World, variant: str) -> Req:
+    event = _event(w, variant)
+    item_id = event.items[0].item_id
+    return Req("POST", f"/events/{event.id}/move-out", {"item_id": str(item_id)}, 302, True)
 
 
 def _consultation(w: World, variant: str, state: str = "open") -> Any:
@@ -711,6 +738,36 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
         "POST",
         "/triage/bulk",
         {"action": "claim", "case_ids": [str(w.case("new").id)]},
+        302,
+        True,
+    ),
+    ("events.index", "GET"): _get("/events"),
+    ("events.index_json", "GET"): _get("/events/feed.json"),
+    ("events.show", "GET"): lambda w, v: Req("GET", f"/events/{_event(w, v).id}", changes=False),
+    ("events.show_json", "GET"): lambda w, v: Req(
+        "GET", f"/events/{_event(w, v).id}.json", changes=False
+    ),
+    ("events.rename", "POST"): lambda w, v: Req(
+        "POST", f"/events/{_event(w, v).id}/rename", {"title": "新标题"}, 302, True
+    ),
+    ("events.noise", "POST"): lambda w, v: Req(
+        "POST", f"/events/{_event(w, v).id}/noise", {"reason": "广告"}, 302, True
+    ),
+    ("events.reopen", "POST"): lambda w, v: Req(
+        "POST", f"/events/{_event(w, v, 'noise').id}/reopen", {}, 302, True
+    ),
+    ("events.merge", "POST"): lambda w, v: Req(
+        "POST",
+        f"/events/{_event(w, v).id}/merge",
+        {"into_id": str(_event(w, v).id)},
+        302,
+        True,
+    ),
+    ("events.move_out", "POST"): _event_move_out,
+    ("events.escalate", "POST"): lambda w, v: Req(
+        "POST",
+        f"/events/{_event(w, v).id}/escalate",
+        {"level": "1", "reason": "舆情升温"},
         302,
         True,
     ),

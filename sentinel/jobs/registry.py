@@ -24,6 +24,7 @@ JOB_MODULES = (
     "sentinel.jobs.models",
     "sentinel.jobs.deadlines",
     "sentinel.jobs.neardup",
+    "sentinel.jobs.events",
     "sentinel.jobs.alerts",
 )
 

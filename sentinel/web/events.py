@@ -61,7 +61,7 @@ def index() -> Any:
     )
 
 
-@bp.route(".json")
+@bp.route("/feed.json")
 @require("event.view")
 def index_json() -> Any:
     """The user's open events, hottest first (the page and the board poll this)."""
