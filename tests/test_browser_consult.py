@@ -49,22 +49,26 @@ def fast_server(app, office) -> Iterator[str]:
         SENTINEL_BOARD_REFRESH_S="2",
     )
     sentinel = os.path.join(os.path.dirname(sys.executable), "sentinel")
+    log = open(os.path.join(app.instance_path, "serve.log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sentinel, "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        for _ in range(300):  # a loaded CI machine may take a while to start gunicorn
             try:
                 urllib.request.urlopen(base + "/login", timeout=1)
                 break
             except OSError:
                 time.sleep(0.1)
         else:
-            pytest.fail("sentinel serve did not start")
+            log.flush()
+            with open(log.name, "rb") as fh:
+                tail = fh.read()[-2000:].decode(errors="replace")
+            pytest.fail("sentinel serve did not start: " + tail)
         yield base
     finally:
         proc.terminate()
@@ -72,6 +76,7 @@ def fast_server(app, office) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def _heat_curve(event, points: int = 12) -> None:

@@ -420,3 +420,24 @@ def test_replay_writes_one_line_per_row_and_per_event(
     assert big["size"] == 2 and big["heat"] > 0 and big["title"]
     assert db.session.scalar(select(func.count()).select_from(Item)) == 0
     assert db.session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_heat_decays_when_the_periodic_refresh_runs_later(office: Any) -> None:
+    results = office.ingest(
+        "A6区月亮岛路架设高压电线环评造假，强烈要求重新评估",
+        "反对A6区月亮岛路架设高压电线，要求重启环境评估",
+    )
+    event = db.session.get(Event, _event_of(results[0].id))
+    assert event is not None and event.heat > 0
+    before = event.heat
+    event_heat.refresh_open(utcnow() + timedelta(days=2))
+    db.session.commit()
+    assert 0 < event.heat < before and event.heat_peak == before
+
+
+def test_seed_demo_has_rising_events(runner: Any, app: Flask) -> None:
+    result = runner.invoke(args=["seed-demo", "--items", "120"])
+    assert result.exit_code == 0, result.output
+    top = db.session.scalars(select(Event).order_by(Event.item_count.desc()).limit(2)).all()
+    assert len(top) == 2 and all(e.item_count >= 10 and e.heat > 0 for e in top)
+    assert any("伊景园" in p or "滨河苑" in p for p in top[0].places + top[1].places)

@@ -26,6 +26,7 @@ JOB_MODULES = (
     "sentinel.jobs.neardup",
     "sentinel.jobs.reports",
     "sentinel.jobs.faq",
+    "sentinel.jobs.events",
     "sentinel.jobs.alerts",
 )
 

@@ -39,6 +39,8 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob("scheduled_reports", interval_s=3600, stale_setting="REPORTS_STALE_AFTER_S"),
     # FAQ entries past their review-by date: remind their units (issue 15).
     PeriodicJob("faq_review_reminders", interval_s=24 * 3600, stale_setting="FAQ_STALE_AFTER_S"),
+    # Event heat decays as its 1 h / 6 h / 24 h / 7 d windows empty (issue 12).
+    PeriodicJob("events_heat_refresh", interval_s=300, stale_setting="EVENT_HEAT_STALE_AFTER_S"),
     # 会商 clocks (approaching/breached) and alert delivery retries with back-off.
     PeriodicJob("alert_sweep", interval_s=60, stale_setting="ALERT_STALE_AFTER_S"),
 )

@@ -14,9 +14,13 @@ from sentinel.services import consultations, events
 
 
 def seed() -> Consultation | None:
-    """Open one demo consultation on the hottest open event (none: no events yet, or a
-    consultation exists already). The caller commits."""
-    if db.session.scalar(select(Consultation.id).limit(1)) is not None:
+    """Work one demo consultation on the hottest open event: open it (or take the one
+    heat opened during the demo's processing), assess it 重大, invite units, record the
+    minutes and the agreed line. None when there are no events yet, or a consultation with
+    an agreed line exists already. The caller commits."""
+    if db.session.scalar(
+        select(Consultation.id).where(Consultation.agreed_line.is_not(None)).limit(1)
+    ):
         return None
     event = db.session.scalar(
         select(Event)
@@ -28,11 +32,15 @@ def seed() -> Consultation | None:
     if event is None or duty is None:
         return None
     actor = Actor.for_user(duty)
-    # Raised three and a half hours ago as 重大: the 5-hour clock for authoritative
-    # information is running short on the board.
-    consultation = consultations.open_consultation(
-        actor, event, "major", now=utcnow() - timedelta(hours=3, minutes=30)
-    )
+    consultation = consultations.for_event(event.id)
+    if consultation is None:
+        # Raised three and a half hours ago as 重大: the 5-hour clock for authoritative
+        # information is running short on the board.
+        consultation = consultations.open_consultation(
+            actor, event, "major", now=utcnow() - timedelta(hours=3, minutes=30)
+        )
+    elif consultation.level != "major":
+        consultations.assess(actor, consultation, "major")
     if event.escalated_level < 3:
         events.escalate(event, level=3, actor=actor, reason="演示：值班员研判为重大")
     invited = [
@@ -41,6 +49,7 @@ def seed() -> Consultation | None:
             select(Unit).where(Unit.is_active, Unit.kind == "department").order_by(Unit.id)
         )
         if u.id != consultation.responsible_unit_id
+        and all(i.unit_id != u.id for i in consultation.invites)
     ][:2]
     for unit in invited:
         consultations.invite(actor, consultation, unit)

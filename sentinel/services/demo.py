@@ -190,6 +190,27 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
         )
         by_source.setdefault(source.id, []).append((item, row))
 
+    # Hot events (issue 12): the real messages of two matters that drew many people —
+    # one estate's parking-space bundling, a mixing plant next to another estate — arrive
+    # within the last few hours on several accounts, so the demo opens with rising events.
+    labelled = _read_csv("labelling/hot_events.csv")
+    wanted = {"yijingyuan_parking": 24, "lifa_mixing_plant": 16}
+    by_id = {row["留言编号"]: row for row in hot}
+    for label, count in wanted.items():
+        ids = [r["留言编号"] for r in labelled if r["event"] == label and r["留言编号"] in by_id]
+        for n, message_id in enumerate(ids[:count]):
+            row = by_id[message_id]
+            source = rng.choice(channel_sources)
+            item = IncomingItem(
+                external_id=f"hot-{message_id}",
+                text=f"{row['留言主题'].strip()}\n{row['留言详情'].strip()}",
+                kind="comment",
+                author=row["留言用户"],
+                posted_at=now - timedelta(minutes=5 + n * rng.randint(3, 12)),
+                extra={"likes": int(row.get("点赞数") or 0)},
+            )
+            by_source.setdefault(source.id, []).append((item, row))
+
     reply_for: dict[int, str] = {}
     for source_id, pairs in by_source.items():
         source = db.session.get(Source, source_id)

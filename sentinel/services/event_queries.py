@@ -63,15 +63,18 @@ def visible_items(user: User, event: Event, limit: int = 200) -> list[Any]:
 
 def cases_of(user: User, event: Event) -> list[tuple[Case, int]]:
     """The event's cases the user may see, with how many of the event's items each holds."""
-    rows = db.session.execute(
-        select(Case, func.count(EventItem.id))
-        .join(Item, Item.case_id == Case.id)
-        .join(EventItem, EventItem.item_id == Item.id)
-        .where(EventItem.event_id == event.id, case_scope(user))
-        .group_by(Case.id)
-        .order_by(func.count(EventItem.id).desc(), Case.id)
-    ).all()
-    return [(r[0], int(r[1])) for r in rows]
+    counts = dict(
+        db.session.execute(
+            select(Item.case_id, func.count(EventItem.id))
+            .join(EventItem, EventItem.item_id == Item.id)
+            .where(EventItem.event_id == event.id)
+            .group_by(Item.case_id)
+        ).all()
+    )
+    if not counts:
+        return []
+    cases = db.session.scalars(select(Case).where(Case.id.in_(list(counts)), case_scope(user)))
+    return sorted(((c, int(counts[c.id])) for c in cases), key=lambda cn: (-cn[1], cn[0].id))
 
 
 def units_involved(event: Event) -> list[str]:
