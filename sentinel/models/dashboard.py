@@ -4,9 +4,11 @@ Each covers every column its query reads, so PostgreSQL answers from the index a
 (index-only scans) instead of visiting a 1,000,000-row heap:
 
 - the period's cases by arrival time, with the labels and units the charts group by;
-- the period's answers by answer time, with the unit and on-time state;
+- the period's answers by answer time, with the unit and on-time state (and the
+  columns the overdue figure's answered-after-the-cut-off part reads);
 - cases still open (neither answered nor closed), by due time: the overdue figure
-  (``sla_report._overdue_rows``) reads only these, not every case ever past due.
+  (``sla_report._overdue_rows``) reads only these, not every case ever past due;
+  and closing time, for the cases closed unanswered after an earlier period's cut-off.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ Index(
     Case.deadline_state,
     Case.status,
     Case.id,
+    Case.closed_at,
+    Case.due_at,
 )
 OPEN_NOT_MERGED = "answered_at IS NULL AND closed_at IS NULL AND status <> 'merged'"
 Index(
@@ -40,4 +44,13 @@ Index(
     Case.id,
     postgresql_where=text(OPEN_NOT_MERGED),
     sqlite_where=text(OPEN_NOT_MERGED),
+)
+Index(
+    "ix_cases_dash_closed",
+    Case.closed_at,
+    Case.answered_at,
+    Case.due_at,
+    Case.unit_id,
+    Case.status,
+    Case.id,
 )
