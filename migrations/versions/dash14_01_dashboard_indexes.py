@@ -26,11 +26,6 @@ def upgrade():
             unique=False,
         )
         batch_op.create_index(
-            "ix_cases_dash_answers",
-            ["answered_at", "unit_id", "deadline_state", "status", "id", "closed_at", "due_at"],
-            unique=False,
-        )
-        batch_op.create_index(
             "ix_cases_open_due",
             ["due_at", "unit_id", "id"],
             unique=False,
@@ -48,5 +43,4 @@ def downgrade():
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_dash_closed")
         batch_op.drop_index("ix_cases_open_due")
-        batch_op.drop_index("ix_cases_dash_answers")
         batch_op.drop_index("ix_cases_dash_arrivals")

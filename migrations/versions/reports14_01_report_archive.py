@@ -52,8 +52,16 @@ def upgrade():
         batch_op.create_index('ix_assignments_role_assigned', ['role', 'assigned_at'], unique=False)
         batch_op.create_index('ix_assignments_role_acknowledged', ['role', 'acknowledged_at'], unique=False)
     with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.create_index('ix_cases_unit_answered', ['unit_id', 'answered_at'], unique=False)
-        batch_op.create_index('ix_cases_owner_first_item', ['owner_unit_id', 'first_item_at'], unique=False)
+        batch_op.create_index(
+            'ix_cases_report_answered',
+            ['answered_at', 'unit_id', 'deadline_state', 'status', 'clock_started_at', 'id'],
+            unique=False,
+        )
+        batch_op.create_index(
+            'ix_cases_report_received',
+            ['first_item_at', 'owner_unit_id', 'status', 'id'],
+            unique=False,
+        )
     with op.batch_alter_table('case_returns', schema=None) as batch_op:
         batch_op.create_index('ix_case_returns_returned_at', ['returned_at'], unique=False)
     with op.batch_alter_table('deadline_changes', schema=None) as batch_op:
@@ -66,8 +74,8 @@ def downgrade():
     with op.batch_alter_table('case_returns', schema=None) as batch_op:
         batch_op.drop_index('ix_case_returns_returned_at')
     with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.drop_index('ix_cases_owner_first_item')
-        batch_op.drop_index('ix_cases_unit_answered')
+        batch_op.drop_index('ix_cases_report_received')
+        batch_op.drop_index('ix_cases_report_answered')
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_assignments_role_acknowledged')
         batch_op.drop_index('ix_assignments_role_assigned')

@@ -3,9 +3,8 @@
 Each covers every column its query reads, so PostgreSQL answers from the index alone
 (index-only scans) instead of visiting a 1,000,000-row heap:
 
-- the period's cases by arrival time, with the labels and units the charts group by;
-- the period's answers by answer time, with the unit and on-time state (and the
-  columns the overdue figure's answered-after-the-cut-off part reads);
+- the period's cases by arrival time, with the labels and units the charts group by
+  (answers use the report's ``ix_cases_report_answered``);
 - cases still open (neither answered nor closed), by due time: the overdue figure
   (``sla_report._overdue_rows``) reads only these, not every case ever past due;
   and closing time, for the cases closed unanswered after an earlier period's cut-off.
@@ -25,16 +24,6 @@ Index(
     Case.sentiment,
     Case.unit_id,
     Case.owner_unit_id,
-)
-Index(
-    "ix_cases_dash_answers",
-    Case.answered_at,
-    Case.unit_id,
-    Case.deadline_state,
-    Case.status,
-    Case.id,
-    Case.closed_at,
-    Case.due_at,
 )
 OPEN_NOT_MERGED = "answered_at IS NULL AND closed_at IS NULL AND status <> 'merged'"
 Index(

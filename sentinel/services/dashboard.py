@@ -280,27 +280,12 @@ def _count(key: str, w: Window, unit_ids: list[int] | None) -> int:
     return int(db.session.scalar(stmt) or 0)
 
 
-# Families of the SLA report whose rows are rows of ``cases`` itself — one per case, never
-# repeated — so counting the non-NULL hits is the report's count(DISTINCT …) without the
-# sort that DISTINCT costs (117,000 overdue cases spilled it to disk at 1,000,000 items).
-ONE_ROW_PER_CASE = {"answered", "overdue"}
-
-
 def _family(family: str, w: Window, unit_ids: list[int] | None) -> dict[str, dict[int, int]]:
-    """Per unit, every figure of one ``sla_report`` family in one scan, over the report's
-    own row definition (``FAMILIES``/``Metric.hit``), so the two cannot disagree."""
-    assert family in ONE_ROW_PER_CASE
+    """Per unit, every figure of one ``sla_report`` family in one scan (the report's own
+    aggregate, so the dashboard and the report cannot disagree)."""
     metrics = [m for m in sla_report.METRICS.values() if m.family == family]
-    fam = sla_report.FAMILIES[family]
-    columns = [fam.unit.label("unit_id"), *(m.hit().label(m.key) for m in metrics)]
-    sub = fam.rows(w, columns).subquery()
-    stmt = (
-        select(sub.c.unit_id, *(func.count(sub.c[m.key]) for m in metrics))
-        .where(*_restrict(sub, unit_ids))
-        .group_by(sub.c.unit_id)
-    )
     out: dict[str, dict[int, int]] = {m.key: {} for m in metrics}
-    for unit_id, *values in db.session.execute(stmt):
+    for unit_id, *values in db.session.execute(sla_report.family_counts(family, w, unit_ids)):
         if unit_id is None:
             continue
         for m, n in zip(metrics, values, strict=True):

@@ -295,6 +295,7 @@ def _definitions_section() -> Section:
         [f"{label}：{text}" for label, text in sla_report.definitions()]
         + [
             "统计口径：工单计入当时负有办理责任的单位（见各项说明）；被合并的工单不重复计数。"
+            "合计为各单位之和：一件工单先后交由几个单位办理（退单改派）的，在每个单位各计一次。"
             "时间以北京时间为准，工作日按国务院节假日安排（含调休）计算。"
         ],
     )

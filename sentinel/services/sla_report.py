@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, distinct, func, or_, select, union_all
+from sqlalchemy import Float, Select, and_, case, distinct, func, or_, select, union_all
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from sentinel.extensions import db
 from sentinel.models import (
@@ -142,6 +144,31 @@ def _not_merged() -> Any:
     return Case.status != "merged"
 
 
+def _case_not_merged(case_id: Any) -> Any:
+    """For rows that need nothing else from the case: merged cases are few (an anti-join
+    on the status index), cheaper than joining every case."""
+    return case_id.not_in(select(Case.id).where(Case.status == "merged"))
+
+
+class Epoch(FunctionElement[float]):
+    """Seconds since 1970 of a UTC timestamp column, as a float, on either database."""
+
+    type = Float(asdecimal=False)
+    inherit_cache = True
+
+
+@compiles(Epoch, "postgresql")
+def _epoch_pg(element: Epoch, compiler: Any, **kw: Any) -> str:
+    # float8, not numeric: the driver then hands back floats, not Decimals.
+    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})::float8"
+
+
+@compiles(Epoch, "sqlite")
+def _epoch_sqlite(element: Epoch, compiler: Any, **kw: Any) -> str:
+    # SQLite stores naive UTC text (models/base.UTCDateTime).
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
 @dataclass(frozen=True)
 class Family:
     """Rows that put figures in a period: one range scan on one time column.
@@ -157,16 +184,32 @@ class Family:
     rows: Callable[[Window, list[Any]], Select[Any]]
 
 
-def _lead_rows(column: Any) -> Callable[[Window, list[Any]], Select[Any]]:
-    def rows(w: Window, columns: list[Any]) -> Select[Any]:
-        return (
-            select(*columns)
-            .select_from(Assignment)
-            .join(Case, Case.id == Assignment.case_id)
-            .where(Assignment.role == "lead", column >= w.start, column < w.end, _not_merged())
+def _assigned_rows(w: Window, columns: list[Any]) -> Select[Any]:
+    return (
+        select(*columns)
+        .select_from(Assignment)
+        .where(
+            Assignment.role == "lead",
+            Assignment.assigned_at >= w.start,
+            Assignment.assigned_at < w.end,
+            _case_not_merged(Assignment.case_id),
         )
+    )
 
-    return rows
+
+def _acknowledged_rows(w: Window, columns: list[Any]) -> Select[Any]:
+    # Joined to the case: on time / late read the case's response deadline.
+    return (
+        select(*columns)
+        .select_from(Assignment)
+        .join(Case, Case.id == Assignment.case_id)
+        .where(
+            Assignment.role == "lead",
+            Assignment.acknowledged_at >= w.start,
+            Assignment.acknowledged_at < w.end,
+            _not_merged(),
+        )
+    )
 
 
 def _owner_at(moment: Any, case_id: Any) -> Any:
@@ -218,14 +261,12 @@ FAMILIES: dict[str, Family] = {
             .where(Case.first_item_at >= w.start, Case.first_item_at < w.end, _not_merged())
         ),
     ),
-    "assigned": Family(
-        Assignment.unit_id, Assignment.case_id, Assignment.id, _lead_rows(Assignment.assigned_at)
-    ),
+    "assigned": Family(Assignment.unit_id, Assignment.case_id, Assignment.id, _assigned_rows),
     "acknowledged": Family(
         Assignment.unit_id,
         Assignment.case_id,
         Assignment.id,
-        _lead_rows(Assignment.acknowledged_at),
+        _acknowledged_rows,
     ),
     "answered": Family(
         Case.unit_id,
@@ -272,13 +313,12 @@ FAMILIES: dict[str, Family] = {
         lambda w, cols: (
             select(*cols)
             .select_from(Assignment)
-            .join(Case, Case.id == Assignment.case_id)
             .where(
                 Assignment.role == "assist",
                 Assignment.status != "withdrawn",
                 Assignment.assigned_at >= w.start,
                 Assignment.assigned_at < w.end,
-                _not_merged(),
+                _case_not_merged(Assignment.case_id),
             )
         ),
     ),
@@ -306,6 +346,14 @@ class Metric:
     family: str
     condition: Callable[[], Any] | None = None
     by_case: bool = False
+
+    @property
+    def distinct(self) -> bool:
+        """Counting cases over rows that may repeat a case (two dispatches, two returns)
+        needs DISTINCT; every other count is of unique rows, which lets the database
+        aggregate by hashing instead of sorting."""
+        fam = FAMILIES[self.family]
+        return self.by_case and fam.case is not fam.rid
 
     def hit(self) -> Any:
         """The expression counted: the key when the row meets the condition, else NULL."""
@@ -531,7 +579,11 @@ class WorkingClock:
 
     def at(self, moment: datetime) -> float:
         """Working seconds from the origin (local midnight of ``first``) to ``moment``."""
-        since = moment.timestamp() - self._origin
+        return self.at_epoch(moment.timestamp())
+
+    def at_epoch(self, timestamp: float) -> float:
+        """:meth:`at` for a moment given as seconds since 1970 (UTC)."""
+        since = timestamp - self._origin
         index = int(since // 86400)
         if not 0 <= index < len(self.cum):
             raise ValueError("moment outside the clock's range")
@@ -546,6 +598,29 @@ class WorkingClock:
 
     def between(self, start: datetime, end: datetime) -> float:
         return self.at(end) - self.at(start)
+
+    def spans(self, pairs: list[tuple[float, float]]) -> list[float]:
+        """Working seconds of each (start, end) pair of epoch seconds: :meth:`at_epoch`
+        unrolled into one loop (a report measures hundreds of thousands of spans)."""
+        cum, working, bounds, origin = self.cum, self.working, self._bounds, self._origin
+        last = len(cum)
+
+        def at(timestamp: float) -> float:
+            since = timestamp - origin
+            index = int(since // 86400)
+            if not 0 <= index < last:
+                raise ValueError("moment outside the clock's range")
+            if not working[index]:
+                return cum[index]
+            offset = since - index * 86400
+            total = cum[index]
+            for a, b in bounds:
+                if offset <= a:
+                    break
+                total += (offset if offset < b else b) - a
+            return total
+
+        return [at(end) - at(start) for start, end in pairs]
 
 
 class ClockBook:
@@ -586,18 +661,20 @@ class ClockBook:
 
 
 def _durations(
-    rows: Iterable[tuple[int | None, datetime | None, datetime | None]],
+    rows: Iterable[tuple[int | None, float | None, float | None]],
     book: ClockBook,
     per_day: bool,
 ) -> dict[int | None, list[float]]:
-    out: dict[int | None, list[float]] = {}
+    """Working time per unit from (unit, start, end) rows given as epoch seconds."""
+    by_unit: dict[int | None, list[tuple[float, float]]] = {}
     for unit_id, start, end in rows:
-        if start is None or end is None or end < start:
-            continue
+        if start is not None and end is not None and end >= start:
+            by_unit.setdefault(unit_id, []).append((start, end))
+    out: dict[int | None, list[float]] = {}
+    for unit_id, pairs in by_unit.items():
         clock = book.for_unit(unit_id)
-        seconds = clock.between(start, end)
-        value = seconds / clock.day_seconds if per_day else seconds / 3600
-        out.setdefault(unit_id, []).append(value)
+        scale = clock.day_seconds if per_day else 3600.0
+        out[unit_id] = [seconds / scale for seconds in clock.spans(pairs)]
     return out
 
 
@@ -634,7 +711,13 @@ def family_counts(family: str, w: Window, unit_ids: list[int] | None) -> Select[
     fam = FAMILIES[family]
     columns = [fam.unit.label("unit_id"), *(m.hit().label(m.key) for m in metrics)]
     sub = fam.rows(w, columns).subquery()
-    stmt = select(sub.c.unit_id, *(func.count(distinct(sub.c[m.key])) for m in metrics))
+    stmt = select(
+        sub.c.unit_id,
+        *(
+            func.count(distinct(sub.c[m.key])) if m.distinct else func.count(sub.c[m.key])
+            for m in metrics
+        ),
+    )
     stmt = stmt.group_by(sub.c.unit_id)
     if unit_ids is not None:
         stmt = stmt.where(sub.c.unit_id.in_(unit_ids))
@@ -702,18 +785,17 @@ def sla_table(
     # The clock index spans every moment a duration can start: lead assignments
     # acknowledged in the period may have been made long before.
     book = ClockBook(period.start - timedelta(days=400), max(period.end, now.date()))
-    ack = (
-        select(Assignment.unit_id, Assignment.assigned_at, Assignment.acknowledged_at)
-        .join(Case, Case.id == Assignment.case_id)
-        .where(
-            Assignment.role == "lead",
-            Assignment.acknowledged_at >= w.start,
-            Assignment.acknowledged_at < w.end,
-            Assignment.assigned_at >= datetime.combine(book.first, time.min, tzinfo=SHANGHAI),
-            _not_merged(),
-        )
+    # Times come back as epoch seconds: no datetime objects for hundreds of thousands of rows.
+    ack = select(
+        Assignment.unit_id, Epoch(Assignment.assigned_at), Epoch(Assignment.acknowledged_at)
+    ).where(
+        Assignment.role == "lead",
+        Assignment.acknowledged_at >= w.start,
+        Assignment.acknowledged_at < w.end,
+        Assignment.assigned_at >= datetime.combine(book.first, time.min, tzinfo=SHANGHAI),
+        _case_not_merged(Assignment.case_id),
     )
-    resol = select(Case.unit_id, Case.clock_started_at, Case.answered_at).where(
+    resol = select(Case.unit_id, Epoch(Case.clock_started_at), Epoch(Case.answered_at)).where(
         Case.answered_at >= w.start,
         Case.answered_at < w.end,
         Case.clock_started_at >= datetime.combine(book.first, time.min, tzinfo=SHANGHAI),
@@ -722,10 +804,12 @@ def sla_table(
     if ids is not None:
         ack = ack.where(Assignment.unit_id.in_(ids))
         resol = resol.where(Case.unit_id.in_(ids))
-    response_times = _durations(db.session.execute(ack).tuples(), book, per_day=False)
+    # Core, not the ORM session: plain tuples of floats, no per-row ORM bookkeeping.
+    response_times = _durations(db.session.connection().execute(ack).all(), book, per_day=False)
     if progress:
         progress(int(100 * (steps - 1) / steps))
-    resolution_times = _durations(db.session.execute(resol).tuples(), book, per_day=True)
+    # A fresh connection: ``progress`` may have committed (and released the last one).
+    resolution_times = _durations(db.session.connection().execute(resol).all(), book, per_day=True)
     rows: list[UnitRow] = []
     for unit in units:
         row = UnitRow(unit.id, unit.name)
