@@ -438,3 +438,45 @@ def test_handlers_and_reviewers_have_no_dashboard(fx, client):
         assert client.get("/dashboard/").status_code == 403
         assert client.get(f"/dashboard/cases.csv?metric=volume&{OCT}").status_code == 403
         client.post("/logout")
+
+
+@pytest.mark.skipif(
+    dashboard._event_models() is None,
+    reason="the Event model (branch events12) is not on this branch: no events panel to test",
+)
+def test_events_panel_when_the_model_exists(fx, client):
+    """Runs once events12 is merged (it was run on a scratch merge of its model)."""
+    from sentinel.models import Event, EventItem  # type: ignore[attr-defined]
+
+    hot = Event(title="学校食堂问题", first_at=L(10, 12, 9), last_at=L(10, 13, 10), heat=42.0)
+    other = Event(title="卫健事件", first_at=L(10, 14, 9), last_at=L(10, 14, 10), heat=10.0)
+    db.session.add_all([hot, other])
+    db.session.flush()
+    for name, event in (("A", hot), ("B", hot), ("D", other), ("I", other)):
+        case = fx.c[name]
+        db.session.add(
+            EventItem(
+                event_id=event.id,
+                item_id=case.items[0].id,
+                case_id=case.id,
+                item_at=case.first_item_at,
+            )
+        )
+    db.session.commit()
+    board = _board(fx)
+    # I arrived in November: the 卫健事件 counts only D in October.
+    assert [(e["title"], e["cases"]) for e in board.events] == [
+        ("学校食堂问题", 2),
+        ("卫健事件", 1),
+    ]
+    f = DrillFilter("volume", date(2026, 10, 1), date(2026, 10, 31), event_id=hot.id)
+    assert set(db.session.scalars(dashboard.drill_ids(f, None, now=NOW))) == fx.ids("A", "B")
+    assert [(e["title"], e["cases"]) for e in _board(fx, unit=fx.health).events] == [
+        ("卫健事件", 1)
+    ]
+    _login(client, "admin")
+    page = client.get(f"/dashboard/?{OCT}").get_data(as_text=True)
+    assert 'id="events-panel"' in page and "学校食堂问题" in page and "进行中" in page
+    url = re.search(r'href="(/reports/cases\?[^"]*event_id=\d+[^"]*)"', page).group(1)
+    listed = client.get(url.replace("&amp;", "&")).get_data(as_text=True)
+    assert _total(listed) == 2
