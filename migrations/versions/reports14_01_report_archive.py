@@ -58,6 +58,11 @@ def upgrade():
             unique=False,
         )
         batch_op.create_index(
+            'ix_cases_report_acknowledged',
+            ['acknowledged_at', 'unit_id', 'response_due_at', 'status', 'id'],
+            unique=False,
+        )
+        batch_op.create_index(
             'ix_cases_report_received',
             ['first_item_at', 'owner_unit_id', 'status', 'id'],
             unique=False,
@@ -75,6 +80,7 @@ def downgrade():
         batch_op.drop_index('ix_case_returns_returned_at')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index('ix_cases_report_received')
+        batch_op.drop_index('ix_cases_report_acknowledged')
         batch_op.drop_index('ix_cases_report_answered')
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_assignments_role_acknowledged')

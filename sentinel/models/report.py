@@ -88,6 +88,14 @@ Index(
     Case.id,
 )
 Index("ix_cases_report_received", Case.first_item_at, Case.owner_unit_id, Case.status, Case.id)
+Index(
+    "ix_cases_report_acknowledged",
+    Case.acknowledged_at,
+    Case.unit_id,
+    Case.response_due_at,
+    Case.status,
+    Case.id,
+)
 Index("ix_assignments_role_assigned", Assignment.role, Assignment.assigned_at)
 Index("ix_assignments_role_acknowledged", Assignment.role, Assignment.acknowledged_at)
 Index("ix_case_returns_returned_at", CaseReturn.returned_at)

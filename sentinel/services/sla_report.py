@@ -198,15 +198,30 @@ def _assigned_rows(w: Window, columns: list[Any]) -> Select[Any]:
 
 
 def _acknowledged_rows(w: Window, columns: list[Any]) -> Select[Any]:
-    # Joined to the case: on time / late read the case's response deadline.
     return (
         select(*columns)
         .select_from(Assignment)
-        .join(Case, Case.id == Assignment.case_id)
         .where(
             Assignment.role == "lead",
             Assignment.acknowledged_at >= w.start,
             Assignment.acknowledged_at < w.end,
+            _case_not_merged(Assignment.case_id),
+        )
+    )
+
+
+def _ack_timing_rows(w: Window, columns: list[Any]) -> Select[Any]:
+    # The case's response deadline belongs to its current lead assignment only (a return
+    # or a re-dispatch clears both it and Case.acknowledged_at), so on time / late is
+    # judged on the case row: its 签收 by the unit it is still with.
+    return (
+        select(*columns)
+        .select_from(Case)
+        .where(
+            Case.acknowledged_at >= w.start,
+            Case.acknowledged_at < w.end,
+            Case.response_due_at.is_not(None),
+            Case.unit_id.is_not(None),
             _not_merged(),
         )
     )
@@ -268,6 +283,7 @@ FAMILIES: dict[str, Family] = {
         Assignment.id,
         _acknowledged_rows,
     ),
+    "ack_timing": Family(Case.unit_id, Case.id, Case.id, _ack_timing_rows),
     "answered": Family(
         Case.unit_id,
         Case.id,
@@ -325,16 +341,6 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-def _current_ack() -> Any:
-    # The case's response deadline belongs to its current lead assignment only (a return
-    # clears it), so on time / late is judged for the assignment the case is still with.
-    return and_(
-        Assignment.status.in_(("acknowledged", "done")),
-        Case.unit_id == Assignment.unit_id,
-        Case.response_due_at.is_not(None),
-    )
-
-
 @dataclass(frozen=True)
 class Metric:
     """One counted figure: the rows of ``family`` meeting ``condition``, counted as
@@ -390,15 +396,15 @@ METRICS: dict[str, Metric] = {
             "按时签收",
             "签收量中，工单仍由本单位主办且签收时间不晚于首次响应时限的数量。已退单的任务首次"
             "响应时限已随退单清除，不计入按时/超时。",
-            "acknowledged",
-            lambda: and_(_current_ack(), Assignment.acknowledged_at <= Case.response_due_at),
+            "ack_timing",
+            lambda: Case.acknowledged_at <= Case.response_due_at,
         ),
         Metric(
             "ack_late",
             "超时签收",
             "签收量中，工单仍由本单位主办且签收晚于首次响应时限的数量。",
-            "acknowledged",
-            lambda: and_(_current_ack(), Assignment.acknowledged_at > Case.response_due_at),
+            "ack_timing",
+            lambda: Case.acknowledged_at > Case.response_due_at,
         ),
         Metric("answered", "答复量", "本期内答复的工单数，计入答复时的主办单位。", "answered"),
         Metric(
