@@ -33,7 +33,7 @@ def L(month: int, day: int, hour: int, minute: int = 0) -> datetime:
 
 
 class Fixture:
-    """Nine cases around October 2026 (see each line); the expected figures are written out
+    """Eleven cases around October 2026 (see each line); the expected figures are written out
     by hand in the tests, not computed."""
 
     def __init__(self, office: Any) -> None:
@@ -121,6 +121,29 @@ class Fixture:
             sentiment="negative",
             due_at=L(11, 5, 17, 30),
         )
+        # J: health, due 10/23, answered late on 11/3: overdue and open at October's end.
+        self.add(
+            "J",
+            first=L(10, 20, 10),
+            unit=health,
+            status="answered",
+            topic="医疗",
+            sentiment="neutral",
+            due_at=L(10, 23, 17, 30),
+            answered_at=L(11, 3, 10),
+            deadline_state="late",
+        )
+        # K: edu, due 10/26, closed without an answer on 11/2: overdue at October's end too.
+        self.add(
+            "K",
+            first=L(10, 21, 10),
+            unit=edu,
+            status="closed",
+            topic="教育",
+            sentiment="positive",
+            due_at=L(10, 26, 17, 30),
+            closed_at=L(11, 2, 10),
+        )
         # I: 11/1 00:30 local = 10/31 16:30 UTC: a November case.
         self.add(
             "I",
@@ -187,14 +210,14 @@ def _cards(board: dashboard.Dashboard) -> dict[str, Any]:
 
 def test_leaders_figures_match_the_hand_computed_fixture(fx):
     board = _board(fx)
-    # Volume: A B C D E H (F merged, G September, I November in Beijing time).
+    # Volume: A B C D E H J K (F merged, G September, I November in Beijing time).
     assert _cards(board) == {
-        "留言工单量": 6,
+        "留言工单量": 8,
         "答复量": 4,  # A B D G
         "按期答复": 3,  # A D G
         "按期办结率": 0.75,
         "当前未办结": 4,  # C E H I — "now", whatever the period
-        "超期未办结": 1,  # C
+        "超期未办结": 3,  # C, and J and K (answered / closed only after October)
     }
     by_day = {v["start"]: v["value"] for v in board.volume if v["value"]}
     assert by_day == {
@@ -202,26 +225,28 @@ def test_leaders_figures_match_the_hand_computed_fixture(fx):
         "2026-10-13": 2,
         "2026-10-14": 1,
         "2026-10-19": 1,
+        "2026-10-20": 1,
+        "2026-10-21": 1,
         "2026-10-31": 1,
     }
     assert len(board.volume) == 31
     assert {t["name"]: t["value"] for t in board.topics} == {
-        "教育": 2,
+        "教育": 3,  # A B K
         "交通": 1,
-        "医疗": 2,
+        "医疗": 3,  # D H J
         "未分类": 1,
     }
     assert {s["name"]: s["value"] for s in board.sentiments} == {
-        "负面": 3,
-        "中性": 1,
-        "正面": 1,
+        "负面": 3,  # A C H
+        "中性": 2,  # B J
+        "正面": 2,  # D K
         "未识别": 1,
     }
     assert [s["name"] for s in board.sentiments] == ["负面", "中性", "正面", "未识别"]
     rows = {r["name"]: (r["answered"], r["on_time"], r["rate"], r["overdue"]) for r in board.units}
     assert rows == {
-        "县卫健局": (1, 1, 1.0, 0),
-        "县教育局": (3, 2, 0.6667, 0),
+        "县卫健局": (1, 1, 1.0, 1),
+        "县教育局": (3, 2, 0.6667, 1),
         "县教育局基教科": (0, 0, None, 1),
     }
     assert [r["name"] for r in board.units] == ["县卫健局", "县教育局", "县教育局基教科"]
@@ -235,7 +260,7 @@ def test_weeks_are_monday_to_sunday_clipped_to_the_period(fx):
         ("10-01至10-04", 0),
         ("10-05至10-11", 0),
         ("10-12至10-18", 4),
-        ("10-19至10-25", 1),
+        ("10-19至10-25", 3),
         ("10-26至10-31", 1),
     ]
 
@@ -244,14 +269,14 @@ def test_unit_dashboard_covers_the_unit_and_its_subtree(fx):
     board = _board(fx, unit=fx.edu)
     assert board.title == "县教育局看板"
     cards = _cards(board)
-    assert cards["留言工单量"] == 3  # A B C
+    assert cards["留言工单量"] == 4  # A B C K
     assert (cards["答复量"], cards["按期答复"], cards["超期未办结"], cards["当前未办结"]) == (
-        3,
-        2,
-        1,
-        1,
+        3,  # A B G
+        2,  # A G
+        2,  # C K
+        1,  # C
     )
-    assert {t["name"]: t["value"] for t in board.topics} == {"教育": 2, "交通": 1}
+    assert {t["name"]: t["value"] for t in board.topics} == {"教育": 3, "交通": 1}
 
 
 def test_drill_ids_are_exactly_the_cases_counted(fx):
@@ -259,14 +284,17 @@ def test_drill_ids_are_exactly_the_cases_counted(fx):
         f = DrillFilter(start=date(2026, 10, 1), end=date(2026, 10, 31), **kw)
         return set(db.session.scalars(dashboard.drill_ids(f, unit_ids, now=NOW)))
 
-    assert ids(metric="volume") == fx.ids("A", "B", "C", "D", "E", "H")
+    assert ids(metric="volume") == fx.ids("A", "B", "C", "D", "E", "H", "J", "K")
     assert ids(metric="volume", topic="-") == fx.ids("E")
     assert ids(metric="volume", sentiment="negative") == fx.ids("A", "C", "H")
     assert ids(metric="answered_on_time") == fx.ids("A", "D", "G")
-    assert ids(metric="overdue_open") == fx.ids("C")
+    assert ids(metric="overdue_open") == fx.ids("C", "J", "K")
+    # As at the end of November J and K are answered / closed; C and H (due 11/5) are overdue.
+    nov = DrillFilter("overdue_open", date(2026, 11, 1), date(2026, 11, 30))
+    assert set(db.session.scalars(dashboard.drill_ids(nov, None, now=NOW))) == fx.ids("C", "H")
     assert ids(metric="open") == fx.ids("C", "E", "H", "I")
     edu_tree = dashboard.subtree_ids(fx.edu)
-    assert ids(edu_tree, metric="volume") == fx.ids("A", "B", "C")
+    assert ids(edu_tree, metric="volume") == fx.ids("A", "B", "C", "K")
     one_day = DrillFilter("volume", date(2026, 10, 13), date(2026, 10, 13))
     assert set(db.session.scalars(dashboard.drill_ids(one_day, None, now=NOW))) == fx.ids("B", "C")
 
@@ -370,7 +398,7 @@ def test_unit_scope_on_pages_and_exports_even_with_an_edited_url(fx, client):
     _login(client, "leader_health")
     page = client.get(f"/dashboard/?{OCT}").get_data(as_text=True)
     cards = {label: value for _h, label, value in _cards_on_page(page)}
-    assert cards["留言工单量"] == "2"  # D H only
+    assert cards["留言工单量"] == "3"  # D H J only
     assert "县教育局" not in page
     # Other units' rows: by unit id, subtree, list or export: 404.
     for url in (
@@ -383,7 +411,7 @@ def test_unit_scope_on_pages_and_exports_even_with_an_edited_url(fx, client):
         assert client.get(url).status_code == 404, url
     # Without a unit the list and the export are the viewer's own scope only.
     listed = client.get(f"/reports/cases?metric=volume&{OCT}").get_data(as_text=True)
-    assert _listed(listed) == fx.ids("D", "H")
+    assert _listed(listed) == fx.ids("D", "H", "J")
     export = client.get(f"/dashboard/cases.csv?metric=open&{OCT}").data.decode("utf-8-sig")
     assert {int(r[0]) for r in list(csv.reader(io.StringIO(export)))[1:]} == fx.ids("H", "I")
     own = client.get(f"/dashboard/unit?unit_id={fx.health.id}&{OCT}")
@@ -410,3 +438,45 @@ def test_handlers_and_reviewers_have_no_dashboard(fx, client):
         assert client.get("/dashboard/").status_code == 403
         assert client.get(f"/dashboard/cases.csv?metric=volume&{OCT}").status_code == 403
         client.post("/logout")
+
+
+@pytest.mark.skipif(
+    dashboard._event_models() is None,
+    reason="the Event model (branch events12) is not on this branch: no events panel to test",
+)
+def test_events_panel_when_the_model_exists(fx, client):
+    """Runs once events12 is merged (it was run on a scratch merge of its model)."""
+    from sentinel.models import Event, EventItem  # type: ignore[attr-defined]
+
+    hot = Event(title="学校食堂问题", first_at=L(10, 12, 9), last_at=L(10, 13, 10), heat=42.0)
+    other = Event(title="卫健事件", first_at=L(10, 14, 9), last_at=L(10, 14, 10), heat=10.0)
+    db.session.add_all([hot, other])
+    db.session.flush()
+    for name, event in (("A", hot), ("B", hot), ("D", other), ("I", other)):
+        case = fx.c[name]
+        db.session.add(
+            EventItem(
+                event_id=event.id,
+                item_id=case.items[0].id,
+                case_id=case.id,
+                item_at=case.first_item_at,
+            )
+        )
+    db.session.commit()
+    board = _board(fx)
+    # I arrived in November: the 卫健事件 counts only D in October.
+    assert [(e["title"], e["cases"]) for e in board.events] == [
+        ("学校食堂问题", 2),
+        ("卫健事件", 1),
+    ]
+    f = DrillFilter("volume", date(2026, 10, 1), date(2026, 10, 31), event_id=hot.id)
+    assert set(db.session.scalars(dashboard.drill_ids(f, None, now=NOW))) == fx.ids("A", "B")
+    assert [(e["title"], e["cases"]) for e in _board(fx, unit=fx.health).events] == [
+        ("卫健事件", 1)
+    ]
+    _login(client, "admin")
+    page = client.get(f"/dashboard/?{OCT}").get_data(as_text=True)
+    assert 'id="events-panel"' in page and "学校食堂问题" in page and "进行中" in page
+    url = re.search(r'href="(/reports/cases\?[^"]*event_id=\d+[^"]*)"', page).group(1)
+    listed = client.get(url.replace("&amp;", "&")).get_data(as_text=True)
+    assert _total(listed) == 2

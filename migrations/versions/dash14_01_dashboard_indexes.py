@@ -26,21 +26,21 @@ def upgrade():
             unique=False,
         )
         batch_op.create_index(
-            "ix_cases_dash_answers",
-            ["answered_at", "unit_id", "deadline_state", "status", "id"],
-            unique=False,
-        )
-        batch_op.create_index(
             "ix_cases_open_due",
             ["due_at", "unit_id", "id"],
             unique=False,
             postgresql_where=sa.text(OPEN_NOT_MERGED),
             sqlite_where=sa.text(OPEN_NOT_MERGED),
         )
+        batch_op.create_index(
+            "ix_cases_dash_closed",
+            ["closed_at", "answered_at", "due_at", "unit_id", "status", "id"],
+            unique=False,
+        )
 
 
 def downgrade():
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_dash_closed")
         batch_op.drop_index("ix_cases_open_due")
-        batch_op.drop_index("ix_cases_dash_answers")
         batch_op.drop_index("ix_cases_dash_arrivals")

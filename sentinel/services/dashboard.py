@@ -509,11 +509,15 @@ def events_panel(
         .order_by(event.heat.desc(), event.id.desc())
         .limit(limit)
     ).all()
+    import sys
+
+    # The status names live next to the model (EVENT_STATUSES in branch events12).
+    labels: dict[str, str] = getattr(sys.modules.get(event.__module__), "EVENT_STATUSES", {})
     return [
         {
             "id": eid,
             "title": title,
-            "status": status,
+            "status": labels.get(status, status),
             "heat": round(float(heat or 0), 1),
             "cases": int(n),
             "url": link(eid),

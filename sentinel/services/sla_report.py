@@ -245,9 +245,10 @@ def _owner_at(moment: Any, case_id: Any) -> Any:
 def _overdue_rows(w: Window, columns: list[Any]) -> Any:
     """Past due at the cut-off and neither answered nor closed by then.
 
-    Written as two disjoint parts — still open now (answered_at and closed_at NULL: the
-    partial index ``ix_cases_open_due`` answers it without the heap), and answered or
-    closed only after the cut-off (a past period: few rows) — which is exactly
+    Written as three disjoint parts — still open now (answered_at and closed_at NULL: the
+    partial index ``ix_cases_open_due`` answers it without the heap), answered after the
+    cut-off, and closed unanswered after it (a past period: few rows, by the answered_at
+    and closed_at indexes) — which together are exactly
     ``(answered_at IS NULL OR answered_at >= cutoff) AND (closed_at IS NULL OR
     closed_at >= cutoff)``; one OR over the whole table read every open case's row.
     """
@@ -257,12 +258,11 @@ def _overdue_rows(w: Window, columns: list[Any]) -> Any:
         .where(Case.unit_id.is_not(None), Case.due_at < w.cutoff, _not_merged())
     )
     still_open = base.where(Case.answered_at.is_(None), Case.closed_at.is_(None))
-    later = base.where(
-        or_(Case.answered_at.is_not(None), Case.closed_at.is_not(None)),
-        or_(Case.answered_at.is_(None), Case.answered_at >= w.cutoff),
-        or_(Case.closed_at.is_(None), Case.closed_at >= w.cutoff),
+    answered_later = base.where(
+        Case.answered_at >= w.cutoff, or_(Case.closed_at.is_(None), Case.closed_at >= w.cutoff)
     )
-    return union_all(still_open, later)
+    closed_later = base.where(Case.answered_at.is_(None), Case.closed_at >= w.cutoff)
+    return union_all(still_open, answered_later, closed_later)
 
 
 FAMILIES: dict[str, Family] = {
