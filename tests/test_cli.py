@@ -80,6 +80,13 @@ def test_seed_demo_loads_a_real_office_once(runner, app):
     assert cases >= 100
     statuses = set(db.session.scalars(select(Case.status)))
     assert {"new", "dispatched", "acknowledged"} <= statuses
+    # The office's Q&A list is imported; most of it is on the public FAQ page.
+    from sentinel.models import FaqEntry
+
+    visibilities = list(db.session.scalars(select(FaqEntry.visibility)))
+    assert visibilities.count("public") >= 40 and "internal" in visibilities
+    public = db.session.scalar(select(FaqEntry.question).where(FaqEntry.visibility == "public"))
+    assert public[:20] in app.test_client().get("/faq").get_data(as_text=True)
     again = runner.invoke(args=["seed-demo"]).output
     assert again.startswith("演示数据已存在") and "duty" in again
     assert db.session.scalar(select(func.count()).select_from(Case)) == cases

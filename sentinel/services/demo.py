@@ -278,5 +278,30 @@ def seed(item_count: int = 600, rng_seed: int = 20261125) -> SeedSummary:
         triage.claim(duty_actor, case)
     for case in rng.sample(cases[int(len(cases) * 0.5) :], 12):
         case.priority = rng.choice([1, 1, 2])
+    _seed_faq(replies[-80:], duty_actor)
     db.session.flush()
     return summary
+
+
+def _seed_faq(rows: list[dict[str, str]], actor: Actor) -> None:
+    """The office's existing Q&A list (咨询问答库): real subjects and official replies of
+    the message board, imported as an office would (``faq.import_table``); most are
+    published on the public FAQ page, the rest stay internal."""
+    import csv
+    import io
+
+    from sentinel.models import FaqEntry
+    from sentinel.services import faq
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["编号", "问题", "答案"])
+    for row in rows:
+        subject, answer = row["留言主题"].strip(), row["答复意见"].strip()
+        if subject and answer:
+            writer.writerow([f"WZ-{row['留言编号']}", subject, answer[:3000]])
+    faq.import_table(actor, out.getvalue().encode("utf-8"), "问答库.csv")
+    db.session.flush()
+    for n, entry in enumerate(db.session.scalars(select(FaqEntry).order_by(FaqEntry.id))):
+        if n % 4:
+            entry.visibility = "public"
