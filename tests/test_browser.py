@@ -260,7 +260,7 @@ def test_approved_extension_drafts_a_notice_without_the_internal_reason(server, 
     page.click("button:has-text('批准延期')")
     page.wait_for_selector(".flash-success")
     assert "已批准延期；给留言人的延期告知已生成草稿，待审核发布" in page.inner_text(".flashes")
-    notice = page.locator("li:has(span.badge:has-text('草稿，待审核发布'))")
+    notice = page.locator("li:has(span.badge:has-text('未告知留言人'))")
     assert notice.locator("textarea[name=body]").input_value() == offered
     _shot(page, "deadline-notice-draft")
 

@@ -277,8 +277,9 @@ def test_labels_written_in_bulk_are_the_pipelines_labels(classified_app, office)
         case = fresh(Case, result.case_id)
         same_case = [q for r, q in zip(results, predictions, strict=True) if r.case_id == case.id]
         assert case.rumour_score == pytest.approx(max(q.rumour_score for q in same_case))
-    # Rows read and written per table, not per item (the old code loaded each item's case).
-    assert len(statements) <= 12, statements
+    # Rows read and written per table, not per item (the old code loaded each item's case);
+    # event clustering and the re-spread check add a few statements per batch.
+    assert len(statements) <= 15, "\n".join(s[:100] for s in statements)
 
 
 # ------------------------------------------------------------------- queues and routing

@@ -523,14 +523,17 @@ def test_docx_is_shaped_like_an_official_notice(fx, app):
     text = [p.text for p in document.paragraphs]
     assert text[0] == "2026年10月季通报（测试县政府办及下属单位）"
     assert text[1].startswith("测试县政府办")
-    headings = [t for t in text if t[:2] in ("一、", "二、", "三、", "四、", "五、", "六、")]
+    headings = [
+        t for t in text if t[:2] in ("一、", "二、", "三、", "四、", "五、", "六、", "七、")
+    ]
     assert headings == [
         "一、留言总体情况",
         "二、话题与情感",
-        "三、各单位留言办理情况",
-        "四、超期未办结工单名单",
-        "五、退单工单名单",
-        "六、指标说明",
+        "三、热点事件",
+        "四、各单位留言办理情况",
+        "五、超期未办结工单名单",
+        "六、退单工单名单",
+        "七、指标说明",
     ]
     # Eight messages (C6's too: merged, it was still a message), seven cases (C6 merged).
     assert any("共收到留言 8 条，形成工单 7 件" in t for t in text)
@@ -547,10 +550,36 @@ def test_docx_is_shaped_like_an_official_notice(fx, app):
     assert text[-1].startswith("测试县政府办")
 
 
-def test_hot_events_section_only_when_the_table_exists(fx):
-    assert reports.events_available() is False
-    doc = reports.build_report("daily", Period("day", date(2026, 10, 9), date(2026, 10, 9)), None)
-    assert "热点事件" not in [s.title for s in doc.sections]
+def test_hot_events_section_lists_the_periods_events_in_scope(fx):
+    from sentinel.models import Event, EventItem, Item
+
+    day = Period("day", date(2026, 10, 9), date(2026, 10, 9))
+    doc = reports.build_report("daily", day, None)
+    [section] = [s for s in doc.sections if s.title == "热点事件"]
+    assert section.paragraphs == ["本期没有形成热点事件。"] and section.tables[0].rows == []
+    # One event with an item of the period, one whose only item is outside the period.
+    items = list(db.session.scalars(select(Item).order_by(Item.id)))
+    at = datetime(2026, 10, 9, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+    hot = Event(title="学校食堂问题", first_at=at, last_at=at, heat_peak=72.5, escalated_level=1)
+    cold = Event(title="别的事", first_at=at, last_at=at, heat_peak=90.0)
+    db.session.add_all([hot, cold])
+    db.session.flush()
+    db.session.add_all(
+        [
+            EventItem(event_id=hot.id, item_id=items[0].id, case_id=items[0].case_id, item_at=at),
+            EventItem(
+                event_id=cold.id,
+                item_id=items[1].id,
+                case_id=items[1].case_id,
+                item_at=at - timedelta(days=3),
+            ),
+        ]
+    )
+    db.session.flush()
+    doc = reports.build_report("daily", day, None)
+    [section] = [s for s in doc.sections if s.title == "热点事件"]
+    assert section.tables[0].rows == [[hot.id, "学校食堂问题", 1, 1, 72.5, "一般", ""]]
+    assert "共 1 个，其中达到升级热度的 1 个" in section.paragraphs[0]
 
 
 def test_archive_download_is_byte_identical_and_checked(fx, client, auth):

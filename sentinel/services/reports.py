@@ -24,7 +24,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, inspect, select, true
+from sqlalchemy import and_, distinct, func, or_, select, true
 
 from sentinel.auth.permissions import Actor, can, scope_unit_ids
 from sentinel.errors import Forbidden, NotFound, ValidationFailed
@@ -211,23 +211,74 @@ def _topics(period: Period, unit_ids: list[int] | None, limit: int = 10) -> Sect
     )
 
 
-def events_available() -> bool:
-    """True when the hot-event (舆情事件) table exists in this database.
+def _events(period: Period, unit_ids: list[int] | None, limit: int = 10) -> Section:
+    """热点事件: the events with messages in the period (in the units' scope), hottest
+    first — messages and askers in the period, peak heat, escalation level and 会商."""
+    from sentinel.models import Case, Consultation, Event, EventItem
 
-    The periodic reports include a hot-events section only then; the events module is
-    not part of every installation yet.
-    """
-    return "events" in inspect(db.engine).get_table_names()
-
-
-def _events(period: Period) -> Section | None:
-    if not events_available():
-        return None
-    from sqlalchemy import table as sql_table
-
-    events = sql_table("events")
-    count = db.session.scalar(select(func.count()).select_from(events))
-    return Section("热点事件", [f"事件库中共有事件 {count or 0} 个，详见舆情事件模块。"])
+    in_period = and_(
+        EventItem.item_at >= period.start_utc,
+        EventItem.item_at < period.end_utc,
+    )
+    stmt = (
+        select(
+            Event.id,
+            Event.title,
+            Event.heat_peak,
+            Event.escalated_level,
+            func.count(distinct(EventItem.item_id)),
+            func.count(distinct(EventItem.case_id)),
+        )
+        .join(EventItem, EventItem.event_id == Event.id)
+        .where(in_period, Event.status.in_(("open", "closed")))
+        .group_by(Event.id, Event.title, Event.heat_peak, Event.escalated_level)
+        .order_by(Event.heat_peak.desc(), Event.id)
+    )
+    if unit_ids is not None:
+        stmt = stmt.join(Case, Case.id == EventItem.case_id).where(
+            or_(Case.unit_id.in_(unit_ids), Case.owner_unit_id.in_(unit_ids))
+        )
+    found = db.session.execute(stmt).all()
+    consultations = {
+        c.event_id: c
+        for c in db.session.scalars(
+            select(Consultation).where(Consultation.event_id.in_([r[0] for r in found[:limit]]))
+        )
+    }
+    levels = {0: "", 1: "一般", 2: "较大", 3: "重大"}
+    rows = []
+    for event_id, title, peak, level, items, cases in found[:limit]:
+        consultation = consultations.get(event_id)
+        rows.append(
+            [
+                event_id,
+                title,
+                items,
+                cases,
+                round(float(peak or 0), 1),
+                levels.get(level, str(level)),
+                consultation.status_label if consultation is not None else "",
+            ]
+        )
+    escalated = sum(1 for r in found if r[3])
+    lead = (
+        f"本期有留言的热点事件共 {len(found)} 个，其中达到升级热度的 {escalated} 个；"
+        f"按峰值热度列出前 {len(rows)} 个。"
+        if found
+        else "本期没有形成热点事件。"
+    )
+    return Section(
+        "热点事件",
+        [lead],
+        [
+            Table(
+                "热点事件",
+                ["事件号", "事件", "本期留言", "涉及工单", "峰值热度", "升级等级", "会商"],
+                rows,
+                ["int", "text", "int", "int", "num", "text", "text"],
+            )
+        ],
+    )
 
 
 def _overdue_list(period: Period, unit_ids: list[int] | None) -> Section:
@@ -349,9 +400,7 @@ def build_report(
     else:
         sections.append(_volume(period, unit_ids))
         sections.append(_topics(period, unit_ids))
-        events = _events(period)
-        if events is not None:
-            sections.append(events)
+        sections.append(_events(period, unit_ids))
         sections.append(_sla_section(period, root, progress, now))
         sections.append(_overdue_list(period, unit_ids))
         if kind in ("quarterly", "annual", "monthly"):
