@@ -362,6 +362,20 @@ def test_every_number_and_chart_point_drills_down_to_its_cases(fx, client):
 
 
 def test_export_csv_and_xlsx_carry_the_cases_and_their_working_times(fx, client):
+    from sentinel.models import Reply
+
+    # A's answer as published (the frozen text and its link go into the export).
+    db.session.add(
+        Reply(
+            case_id=fx.c["A"].id,
+            kind="answer",
+            status="final",
+            body="您好，路灯已修复。",
+            published_at=fx.c["A"].answered_at,
+            published_link="https://www.example.gov.cn/reply/1",
+        )
+    )
+    db.session.commit()
     _login(client, "duty")
     query = f"metric=answered&{OCT}"
     response = client.get(f"/dashboard/cases.csv?{query}")
@@ -378,6 +392,9 @@ def test_export_csv_and_xlsx_carry_the_cases_and_their_working_times(fx, client)
     assert a["主办单位"] == "县教育局" and a["收件单位"] == "测试县政府办"
     assert a["首条留言时间"] == "2026-10-12 09:00" and a["是否超期"] == "按期"
     assert by_id[fx.c["B"].id]["是否超期"] == "超期办结"
+    assert a["已发布的答复"] == "您好，路灯已修复。"
+    assert a["发布链接"] == "https://www.example.gov.cn/reply/1"
+    assert by_id[fx.c["B"].id]["已发布的答复"] == ""  # answered without a published reply row
 
     response = client.get(f"/dashboard/cases.xlsx?{query}")
     assert response.status_code == 200

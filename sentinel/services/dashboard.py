@@ -29,7 +29,7 @@ from sqlalchemy import Date, Select, cast, distinct, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from sentinel.extensions import db
-from sentinel.models import Case, Unit, utcnow
+from sentinel.models import Case, Reply, Unit, utcnow
 from sentinel.models.case import CASE_STATUSES, OPEN_STATUSES
 from sentinel.services import sla_report
 from sentinel.services.sla_report import Family, Period, Window
@@ -545,6 +545,8 @@ EXPORT_COLUMNS = (
     "办理时限",
     "办理用时（工作日）",
     "是否超期",
+    "已发布的答复",
+    "发布链接",
 )
 
 
@@ -573,6 +575,20 @@ def export_rows(case_ids: list[int]) -> Iterator[list[Any]]:
     for chunk_start in range(0, len(case_ids), 1000):
         chunk = case_ids[chunk_start : chunk_start + 1000]
         cases = {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(chunk)))}
+        # The answer as published (frozen text; a later correction replaces it here).
+        published = {
+            r.case_id: r
+            for r in db.session.scalars(
+                select(Reply)
+                .where(
+                    Reply.case_id.in_(chunk),
+                    Reply.kind == "answer",
+                    Reply.status == "final",
+                    Reply.published_at.is_not(None),
+                )
+                .order_by(Reply.published_at, Reply.id)
+            )
+        }
         for case_id in chunk:
             c = cases[case_id]
             clock = book.for_unit(c.unit_id)
@@ -599,6 +615,8 @@ def export_rows(case_ids: list[int]) -> Iterator[list[Any]]:
                 format_local(c.due_at),
                 resolution,
                 _overdue_label(c),
+                published[case_id].body if case_id in published else "",
+                (published[case_id].published_link or "") if case_id in published else "",
             ]
 
 
