@@ -165,6 +165,7 @@ RULES: dict[str, Rule] = {
     "events.merge": Rule("event.manage", "case"),
     "events.move_out": Rule("event.manage", "case"),
     "events.escalate": Rule("event.manage", "case"),
+    "events.mark_rumour": Rule("rumour.mark", "case"),
 }
 
 # Who sends each request: (username, variant). "in": the target lies in the user's units
@@ -872,6 +873,9 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
         True,
     ),
     ("events.move_out", "POST"): _event_move_out,
+    ("events.mark_rumour", "POST"): lambda w, v: Req(
+        "POST", f"/events/{_event(w, v).id}/rumour", {"title": "网传自来水被污染"}, 302, True
+    ),
     ("events.escalate", "POST"): lambda w, v: Req(
         "POST",
         f"/events/{_event(w, v).id}/escalate",

@@ -223,3 +223,38 @@ def test_rumour_pages_with_csrf(client, office, rumour_case):
     assert response.status_code == 302 and "/replies/" in response.headers["Location"]
     assert client.get(f"/rumours/{rumour.id}/attachment").data == b"%PDF report"
     assert db.session.scalars(select(RumourDelivery)).all() == []
+
+
+def test_a_hot_event_is_marked_as_one_rumour_over_its_cases(office, rumour_case):
+    """Marking an event gathers every case of it (in scope, not yet a rumour's) under one
+    rumour, so all their askers get the clarification; audited on the event."""
+    from sentinel.models import Event, EventItem, Rumour, RumourCase, utcnow
+
+    other = office.case("听说一中食堂出事了，好多学生去医院了，是真的吗")
+    now = utcnow()
+    event = Event(title="一中食堂食物中毒传闻", first_at=now, last_at=now, item_count=2)
+    db.session.add(event)
+    db.session.flush()
+    for case in (rumour_case, other):
+        link = db.session.scalar(select(EventItem).where(EventItem.item_id == case.items[0].id))
+        if link is None:
+            link = EventItem(item_id=case.items[0].id, case_id=case.id, item_at=now)
+            db.session.add(link)
+        link.event_id = event.id
+    db.session.commit()
+    rumour = rumours.mark_event(office.actor("duty"), event, "一中食堂食物中毒")
+    db.session.commit()
+    linked = set(
+        db.session.scalars(select(RumourCase.case_id).where(RumourCase.rumour_id == rumour.id))
+    )
+    assert linked == {rumour_case.id, other.id}
+    assert db.session.scalar(
+        select(AuditEvent).where(
+            AuditEvent.action == "event.rumour_marked", AuditEvent.object_id == event.id
+        )
+    )
+    # Every case already carries the rumour: marking again is refused, nothing added.
+    with pytest.raises(InvalidTransition):
+        rumours.mark_event(office.actor("duty"), event, "再标一次")
+    db.session.rollback()
+    assert len(db.session.scalars(select(Rumour)).all()) == 1

@@ -139,6 +139,31 @@ def add_case(actor: Actor, rumour: Rumour, case: Case) -> None:
     audit.record(actor, "rumour.case_added", "rumour", rumour.id, case_id=case.id)
 
 
+def mark_event(actor: Actor, event: Any, title: str, note: str = "") -> Rumour:
+    """A hot event carries a suspected rumour: one rumour gathers every case of the event
+    in the actor's scope that carries no rumour yet, so their askers and the accounts that
+    carried it all get the clarification."""
+    from sentinel.models import EventItem
+
+    case_ids = sorted(
+        set(db.session.scalars(select(EventItem.case_id).where(EventItem.event_id == event.id)))
+    )
+    cases = [
+        c
+        for c in db.session.scalars(select(Case).where(Case.id.in_(case_ids)).order_by(Case.id))
+        if (actor.user is None or case_in_scope(actor.user, c)) and rumour_of_case(c) is None
+    ]
+    if not cases:
+        raise InvalidTransition("该事件没有可标记的工单（均已关联谣言或不在管辖范围内）")
+    rumour = mark(actor, cases[0], title, note)
+    for case in cases[1:]:
+        add_case(actor, rumour, case)
+    audit.record(
+        actor, "event.rumour_marked", "event", event.id, rumour_id=rumour.id, cases=len(cases)
+    )
+    return rumour
+
+
 def _safe_name(name: str) -> str:
     base = os.path.basename(name or "").strip()
     base = re.sub(r"[^\w.\-\u4e00-\u9fff]", "_", base)[:150]

@@ -161,6 +161,23 @@ def noise(event_id: int) -> Any:
     )
 
 
+@bp.route("/<int:event_id>/rumour", methods=["POST"])
+@require("rumour.mark")
+def mark_rumour(event_id: int) -> Any:
+    """疑似谣言: the event's cases (in scope) gather under one rumour for verification."""
+    from sentinel.services import rumours
+
+    event = get_event_or_404(event_id, "rumour.mark")
+    title = request.form.get("title", "")
+    done = submit(
+        lambda: rumours.mark_event(current_actor(), event, title),
+        "已标记为疑似谣言：请承办单位核实后起草辟谣",
+    )
+    if done:
+        return redirect(url_for("rumours.show", rumour_id=done.value.id))
+    return redirect(url_for("events.show", event_id=event.id))
+
+
 @bp.route("/<int:event_id>/reopen", methods=["POST"])
 @require("event.manage")
 def reopen(event_id: int) -> Any:
