@@ -6,6 +6,7 @@ it the tests are skipped with that message. Screenshots land in ``screenshots/``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -40,9 +42,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(app, office) -> Iterator[str]:
-    """``sentinel serve`` (gunicorn) in a subprocess on the test database."""
+@contextlib.contextmanager
+def serve(app: Any, **extra_env: str) -> Iterator[str]:
+    """``sentinel serve`` (gunicorn) in a subprocess on the test database; ``extra_env``
+    adds settings (``SENTINEL_…``). Waits up to a minute: gunicorn starts slowly on a
+    loaded machine."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
     env.update(
@@ -50,6 +54,7 @@ def server(app, office) -> Iterator[str]:
         SENTINEL_INSTANCE_PATH=app.instance_path,
         SENTINEL_SECRET_KEY="browser-test",
         SENTINEL_JOBS_MODE="sync",
+        **extra_env,
     )
     sentinel = os.path.join(os.path.dirname(sys.executable), "sentinel")
     proc = subprocess.Popen(
@@ -60,7 +65,7 @@ def server(app, office) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        for _ in range(600):
             try:
                 urllib.request.urlopen(base + "/login", timeout=1)
                 break
@@ -75,6 +80,13 @@ def server(app, office) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def server(app, office) -> Iterator[str]:
+    """The site on the test database (see :func:`serve`)."""
+    with serve(app) as base:
+        yield base
 
 
 @pytest.fixture

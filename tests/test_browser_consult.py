@@ -4,11 +4,6 @@ alert, without a reload. Screenshots land in ``screenshots/``."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -18,11 +13,11 @@ from sentinel.extensions import db
 from sentinel.models import HeatSample, utcnow
 from tests.test_browser import (  # noqa: F401 (pytest fixtures)
     CHROMIUM,
-    _free_port,
     _login,
     _page,
     _shot,
     browser,
+    serve,
 )
 from tests.test_consultations import make_event
 
@@ -38,45 +33,8 @@ pytestmark = [
 def fast_server(app, office) -> Iterator[str]:
     """``sentinel serve`` on the test database, polling alerts every second and
     refreshing the board every two."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
-    env.update(
-        SENTINEL_DATABASE_URL=app.config["DATABASE_URL"],
-        SENTINEL_INSTANCE_PATH=app.instance_path,
-        SENTINEL_SECRET_KEY="browser-test",
-        SENTINEL_JOBS_MODE="sync",
-        SENTINEL_ALERT_POLL_S="1",
-        SENTINEL_BOARD_REFRESH_S="2",
-    )
-    sentinel = os.path.join(os.path.dirname(sys.executable), "sentinel")
-    log = open(os.path.join(app.instance_path, "serve.log"), "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sentinel, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):  # a loaded CI machine may take a while to start gunicorn
-            try:
-                urllib.request.urlopen(base + "/login", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            log.flush()
-            with open(log.name, "rb") as fh:
-                tail = fh.read()[-2000:].decode(errors="replace")
-            pytest.fail("sentinel serve did not start: " + tail)
+    with serve(app, SENTINEL_ALERT_POLL_S="1", SENTINEL_BOARD_REFRESH_S="2") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _heat_curve(event, points: int = 12) -> None:

@@ -7,63 +7,13 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from sentinel.extensions import db
 from sentinel.models import Case, Item
-from tests.test_browser import _login, _page, _shot, browser, pytestmark  # noqa: F401
+from tests.test_browser import _login, _page, _shot, browser, pytestmark, server  # noqa: F401
 from tests.test_dashboard import OCT, Fixture, L
-
-
-@pytest.fixture
-def server(app: Any, office: Any) -> Iterator[str]:
-    """As ``tests.test_browser.server``, with a minute for gunicorn to start on a loaded
-    machine (the shared one took more than its ten seconds)."""
-    import os
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from tests.test_browser import _free_port
-
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
-    env.update(
-        SENTINEL_DATABASE_URL=app.config["DATABASE_URL"],
-        SENTINEL_INSTANCE_PATH=app.instance_path,
-        SENTINEL_SECRET_KEY="browser-test",
-        SENTINEL_JOBS_MODE="sync",
-    )
-    sentinel = os.path.join(os.path.dirname(sys.executable), "sentinel")
-    proc = subprocess.Popen(
-        [sentinel, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/login", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("sentinel serve did not start")
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
 
 TOPICS = ("教育", "医疗卫生", "交通运输", "城乡建设", "劳动和社会保障", "环境保护", None)
 SENTIMENTS = ("negative", "neutral", "neutral", "positive", None)

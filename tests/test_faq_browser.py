@@ -3,14 +3,6 @@ case page's suggestions, clicked through; screenshots go to ``screenshots/faq_*.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import select
 
 from sentinel.auth.permissions import Actor
@@ -18,47 +10,7 @@ from sentinel.extensions import db
 from sentinel.models import FaqEntry
 from sentinel.services import faq, triage
 from tests.support.replies import publish_answer
-from tests.test_browser import _free_port, _login, _page, _shot, browser, pytestmark  # noqa: F401
-
-
-@pytest.fixture
-def server(app, office) -> Iterator[str]:
-    """``sentinel serve`` on the test database (as tests/test_browser.py, waiting longer:
-    gunicorn takes more than 10 s to boot on a busy machine)."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
-    env.update(
-        SENTINEL_DATABASE_URL=app.config["DATABASE_URL"],
-        SENTINEL_INSTANCE_PATH=app.instance_path,
-        SENTINEL_SECRET_KEY="browser-test",
-        SENTINEL_JOBS_MODE="sync",
-    )
-    sentinel = os.path.join(os.path.dirname(sys.executable), "sentinel")
-    proc = subprocess.Popen(
-        [sentinel, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(base + "/login", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("sentinel serve did not start")
-                time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
+from tests.test_browser import _login, _page, _shot, browser, pytestmark, server  # noqa: F401
 
 ENTRIES = [
     (
