@@ -13,7 +13,7 @@ from sentinel.auth.permissions import Actor
 from sentinel.errors import SentinelError
 from sentinel.extensions import db
 from sentinel.models import Unit
-from sentinel.models.report import REPORT_KINDS
+from sentinel.models.report import REPORT_FORMATS, REPORT_KINDS
 
 
 @click.group("report")
@@ -25,8 +25,8 @@ def _make(kind: str, start: date, end: date, unit_name: str | None, output: str)
     from sentinel.services import reports
 
     fmt = os.path.splitext(output)[1].lstrip(".").lower()
-    if fmt not in ("xlsx", "docx"):
-        raise click.ClickException("输出文件须以 .xlsx 或 .docx 结尾")
+    if fmt not in REPORT_FORMATS:
+        raise click.ClickException("输出文件须以 .xlsx、.docx 或 .pdf 结尾")
     unit_id = None
     if unit_name:
         unit = db.session.scalar(select(Unit).where(Unit.name == unit_name))
@@ -69,7 +69,10 @@ def _make(kind: str, start: date, end: date, unit_name: str | None, output: str)
 )
 @click.option("--unit", "unit_name", default=None, help="统计单位名称（含下属单位），默认全部")
 @click.option(
-    "--output", required=True, type=click.Path(dir_okay=False), help="FILE.xlsx 或 FILE.docx"
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="FILE.xlsx、FILE.docx 或 FILE.pdf",
 )
 @with_appcontext
 def report_sla(start: object, end: object, unit_name: str | None, output: str) -> None:
@@ -82,7 +85,12 @@ def report_sla(start: object, end: object, unit_name: str | None, output: str) -
 @click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--unit", "unit_name", default=None, help="统计单位名称（含下属单位），默认全部")
-@click.option("--output", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="FILE.xlsx、FILE.docx 或 FILE.pdf",
+)
 @with_appcontext
 def report_periodic(
     kind: str, start: object, end: object, unit_name: str | None, output: str

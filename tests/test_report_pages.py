@@ -131,3 +131,19 @@ def test_the_real_services_feed_the_report_and_its_drill_down(client, office):
     assert link in html
     drill = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
     assert f"#{case.id}" in drill
+
+
+def test_the_page_offers_pdf_and_serves_it_as_a_pdf(client, office):
+    csrf_login(client, "duty")
+    page, token = page_token(client, "/reports/")
+    assert '<option value="pdf">PDF</option>' in page
+    response = client.post("/reports/", data=_form(office, token, fmt="pdf"))
+    assert response.status_code == 302
+    archive = db.session.scalars(select(ReportArchive)).one()
+    assert archive.fmt == "pdf" and archive.status == "ready"
+    download = client.get(f"/reports/{archive.id}/download")
+    assert download.status_code == 200 and download.mimetype == "application/pdf"
+    assert download.data.startswith(b"%PDF-") and download.data == reports.file_bytes(archive)
+    assert f"{archive.title}.pdf" in download.headers["Content-Disposition"] or (
+        "filename*=" in download.headers["Content-Disposition"]
+    )

@@ -550,6 +550,83 @@ def test_docx_is_shaped_like_an_official_notice(fx, app):
     assert text[-1].startswith("测试县政府办")
 
 
+def _pdf_lines(data: bytes) -> list[list[str]]:
+    """Each page's text lines, read back by pypdf (independent of reportlab)."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data))
+    return [
+        [line.strip() for line in page.extract_text().splitlines() if line.strip()]
+        for page in reader.pages
+    ]
+
+
+def test_pdf_has_the_title_sections_and_each_units_figures(fx):
+    archive = _archive("quarterly", "pdf", fx.root.id)
+    data = reports.file_bytes(archive)
+    assert data.startswith(b"%PDF-")
+    pages = _pdf_lines(data)
+    lines = [line for page in pages for line in page]
+    title = "2026年10月季通报（测试县政府办及下属单位）"
+    assert title in lines
+    assert all(page[-1] == f"第 {n} 页" or f"第 {n} 页" in page for n, page in enumerate(pages, 1))
+    headings = [t for t in lines if t[:2] in {f"{n}、" for n in reports.CHINESE_NUMERALS}]
+    assert headings == [
+        "一、留言总体情况",
+        "二、话题与情感",
+        "三、热点事件",
+        "四、各单位留言办理情况",
+        "五、超期未办结工单名单",
+        "六、退单工单名单",
+        "七、指标说明",
+    ]
+    text = "".join(lines)
+    assert "共收到留言 8 条，形成工单 7 件" in text
+    # The per-unit table, cell by cell (one text line per cell): 县教育局 ranks 2nd with
+    # 收件量 …, 交办量 4, 签收量 5, … and 按期办结率 50.0% (the same row as the DOCX/XLSX).
+    table = sla_report.sla_table(OCTOBER, fx.root, now=archive.generated_at)
+    edu = next(r for r in table.rows if r.name == "县教育局")
+    at = lines.index("县教育局")
+    assert lines[at - 1] == "2"
+    counted = [str(edu.values[k]) for k in sla_report.COLUMNS[:6]]
+    assert lines[at + 1 : at + 7] == counted
+    assert counted[1:3] == ["4", "5"] and "50.0%" in lines[at + 7 : at + 9]
+    assert "超期未办结名单" in lines and str(fx.cases["C2"].id) in lines
+
+
+def test_pdf_is_deterministic_and_repeats_table_headers(fx):
+    doc = reports.build_report("sla", OCTOBER, None, now=NOW)
+    # A long table: the header row must come back on every page it spans.
+    long_rows = [[n, f"单位{n}", n, 0.5] for n in range(1, 121)]
+    doc.sections[0].tables.append(
+        reports.Table(
+            "长表",
+            ["名次", "单位", "交办量", "按期办结率"],
+            long_rows,
+            ["int", "text", "int", "rate"],
+        )
+    )
+    first, second = reports.render(doc, "pdf"), reports.render(doc, "pdf")
+    assert first == second  # invariant mode: same report, same bytes
+    pages = _pdf_lines(first)
+    spanned = [p for p in pages if "单位60" in p or "单位120" in p or "单位1" in p]
+    assert len(spanned) >= 2
+    assert all("名次" in p and "按期办结率" in "".join(p) for p in spanned)
+
+
+def test_cli_writes_a_pdf(fx, runner, tmp_path):
+    out = tmp_path / "sla.pdf"
+    result = runner.invoke(
+        args=["report", "sla", "--from", "2026-10-01", "--to", "2026-10-31", "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    archive = db.session.scalars(select(ReportArchive).order_by(ReportArchive.id.desc())).first()
+    assert archive.fmt == "pdf" and out.read_bytes() == reports.file_bytes(archive)
+    assert "2026年10月01日至2026年10月31日留言办理情况" in [
+        line for page in _pdf_lines(out.read_bytes()) for line in page
+    ]
+
+
 def test_hot_events_section_lists_the_periods_events_in_scope(fx):
     from sentinel.models import Event, EventItem, Item
 

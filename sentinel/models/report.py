@@ -26,7 +26,7 @@ REPORT_KINDS = {
     "quarterly": "季通报",
     "annual": "年度报告",
 }
-REPORT_FORMATS = {"xlsx": "Excel (XLSX)", "docx": "Word (DOCX)"}
+REPORT_FORMATS = {"xlsx": "Excel (XLSX)", "docx": "Word (DOCX)", "pdf": "PDF"}
 REPORT_STATUSES = {
     "pending": "排队中",
     "running": "生成中",

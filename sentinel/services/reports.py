@@ -1,16 +1,20 @@
 """Reports as documents: the 留言办理情况 report and the periodic reports (日监测, 周研判,
-月报, 季通报, 年度报告), written as XLSX and DOCX and archived byte for byte.
+月报, 季通报, 年度报告), written as XLSX, DOCX and PDF and archived byte for byte.
 
 A report is first built as plain data (:class:`ReportDoc`: numbered sections of
 paragraphs and tables), then written by one writer per format, so the XLSX and the DOCX
-of one report always carry the same figures. Every issued file is stored under
+of one report (and its PDF) always carry the same figures. Every issued file is stored under
 ``instance/reports`` with its SHA-256 in a :class:`ReportArchive` row (who, when, the exact
 parameters); downloads serve that file unchanged.
 
-PDF is not produced: no PDF library that renders CJK text is installed, and the machine
-has no CJK font to embed (no LibreOffice, no fonts-noto-cjk); shipping a 10–20 MB font in
-the repository for one format was judged not worth it. XLSX and DOCX are what offices
-file and edit.
+PDF is written with reportlab (BSD licence, pure Python on PyPI) using its built-in Adobe
+CID font ``STSong-Light`` (宋体, Adobe-GB1 glyph metrics in reportlab itself): the PDF names
+the font without embedding it, and the reader draws it with its own Chinese font (Adobe
+Reader's, or a system 宋体 / CJK font by substitution — a machine with no Chinese font at
+all shows blanks). So no 10–20 MB CJK font file is shipped and nothing is downloaded.
+reportlab's ``invariant`` mode makes the bytes deterministic (no creation time, fixed
+document ID), like the archived XLSX/DOCX files. XLSX and DOCX remain what offices file
+and edit; the PDF is for reading and printing.
 """
 
 from __future__ import annotations
@@ -542,7 +546,160 @@ def write_docx(doc: ReportDoc) -> bytes:
     return out.getvalue()
 
 
-WRITERS: dict[str, Callable[[ReportDoc], bytes]] = {"xlsx": write_xlsx, "docx": write_docx}
+PDF_FONT = "STSong-Light"
+
+
+def _pdf_font() -> str:
+    """Register reportlab's built-in CID font once (process-wide registry)."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    if PDF_FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(PDF_FONT))
+    return PDF_FONT
+
+
+def _pdf_widths(table: Table, texts: list[list[str]], size: float, avail: float) -> list[float]:
+    """Column widths: each column as wide as its longest body cell (headers wrap to at
+    most four lines), scaled down to the page when the total is wider."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    font = _pdf_font()
+    pad = 4.0
+    body = [
+        max((stringWidth(row[col], font, size) for row in texts), default=0.0)
+        for col in range(len(table.columns))
+    ]
+    heads = [stringWidth(label, font, size) for label in table.columns]
+    # Headers on one line when that fits the page, else wrapped to at most four lines.
+    widths = [max(b, h, 2 * size) + pad for b, h in zip(body, heads, strict=True)]
+    if sum(widths) > avail:
+        widths = [max(b, h / 4, 2 * size) + pad for b, h in zip(body, heads, strict=True)]
+    total = sum(widths)
+    if total > avail:
+        # Shrink the wide (text) columns first: their cells wrap; numbers must not.
+        numeric = sum(w for w, k in zip(widths, table.kinds, strict=True) if k != "text")
+        text_total = total - numeric
+        if numeric < avail and text_total > 0:
+            factor = (avail - numeric) / text_total
+            widths = [
+                w * factor if k == "text" else w for w, k in zip(widths, table.kinds, strict=True)
+            ]
+        else:
+            widths = [w * avail / total for w in widths]
+    return widths
+
+
+def write_pdf(doc: ReportDoc) -> bytes:
+    """The report as a printable PDF (A4 landscape, like the DOCX): title, issuing office
+    and date, numbered sections 一、二、…, tables whose header row repeats on every page,
+    page numbers; deterministic bytes (reportlab ``invariant``)."""
+    from xml.sax.saxutils import escape
+
+    from reportlab.lib import colors
+    from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import cm
+    from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer
+    from reportlab.platypus import TableStyle as PdfTableStyle
+
+    font = _pdf_font()
+    page = landscape(A4)
+    margin = 1.8 * cm
+    out = io.BytesIO()
+    pdf = SimpleDocTemplate(
+        out,
+        pagesize=page,
+        leftMargin=margin,
+        rightMargin=margin,
+        topMargin=margin,
+        bottomMargin=margin,
+        title=doc.title,
+        author=doc.office,
+        subject=f"{doc.period.start:%Y-%m-%d} 至 {doc.period.end:%Y-%m-%d}",
+        creator="sentinel",
+        invariant=1,
+    )
+    # wordWrap="CJK": Chinese breaks between any two characters, not at spaces only.
+    body = ParagraphStyle("body", fontName=font, fontSize=12, leading=18, wordWrap="CJK")
+    indented = ParagraphStyle("indented", parent=body, firstLineIndent=24, spaceAfter=4)
+    title = ParagraphStyle("title", parent=body, fontSize=20, leading=28, alignment=TA_CENTER)
+    centered = ParagraphStyle("centered", parent=body, alignment=TA_CENTER, spaceAfter=6)
+    heading = ParagraphStyle("heading", parent=body, fontSize=14, leading=22, spaceBefore=8)
+    right = ParagraphStyle("right", parent=body, alignment=TA_RIGHT, spaceBefore=18)
+    story: list[Any] = [
+        Paragraph(escape(doc.title), title),
+        Paragraph(escape(f"{doc.office}　　{doc.issued:%Y年%m月%d日}"), centered),
+        Paragraph(
+            escape(f"统计期间：{doc.period.start:%Y年%m月%d日}至{doc.period.end:%Y年%m月%d日}。"),
+            body,
+        ),
+    ]
+    for i, part in enumerate(doc.sections):
+        story.append(Paragraph(escape(f"{CHINESE_NUMERALS[i]}、{part.title}"), heading))
+        for paragraph in part.paragraphs:
+            story.append(Paragraph(escape(paragraph), indented))
+        for table in part.tables:
+            story.append(Paragraph(escape(table.name), centered))
+            if not table.rows:
+                story.append(Paragraph("（无）", centered))
+                continue
+            size = 6.5 if len(table.columns) > 12 else 10.0
+            cell = ParagraphStyle("cell", parent=body, fontSize=size, leading=size * 1.25)
+            texts = [
+                [_cell_text(v, k) for v, k in zip(row, table.kinds, strict=True)]
+                for row in table.rows
+            ]
+            widths = _pdf_widths(table, texts, size, page[0] - 2 * margin)
+            # Headers and text cells wrap (Paragraph); numbers are plain strings.
+            data: list[list[Any]] = [[Paragraph(escape(c), cell) for c in table.columns]]
+            data += [
+                [
+                    Paragraph(escape(t), cell) if k == "text" else t
+                    for t, k in zip(row, table.kinds, strict=True)
+                ]
+                for row in texts
+            ]
+            grid = LongTable(data, colWidths=widths, repeatRows=1)
+            grid.setStyle(
+                PdfTableStyle(
+                    [
+                        ("FONT", (0, 0), (-1, -1), font, size),
+                        ("GRID", (0, 0), (-1, -1), 0.4, colors.black),
+                        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8")),
+                        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                        ("LEFTPADDING", (0, 0), (-1, -1), 2),
+                        ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+                        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+                        *[
+                            ("ALIGN", (col, 1), (col, -1), "RIGHT")
+                            for col, kind in enumerate(table.kinds)
+                            if kind != "text"
+                        ],
+                    ]
+                )
+            )
+            story += [grid, Spacer(1, 8)]
+    story.append(Paragraph(escape(doc.office) + "<br/>" + f"{doc.issued:%Y年%m月%d日}", right))
+
+    def footer(canvas: Any, template: Any) -> None:
+        canvas.saveState()
+        canvas.setFont(font, 9)
+        canvas.drawCentredString(page[0] / 2, margin / 2, f"第 {template.page} 页")
+        canvas.drawString(margin, page[1] - margin / 2, doc.title)
+        canvas.restoreState()
+
+    pdf.build(story, onFirstPage=footer, onLaterPages=footer)
+    return out.getvalue()
+
+
+WRITERS: dict[str, Callable[[ReportDoc], bytes]] = {
+    "xlsx": write_xlsx,
+    "docx": write_docx,
+    "pdf": write_pdf,
+}
 
 
 def render(doc: ReportDoc, fmt: str) -> bytes:

@@ -165,6 +165,7 @@ def download(archive_id: int) -> Any:
     mimetype = {
         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "pdf": "application/pdf",
     }[archive.fmt]
     return send_file(
         io.BytesIO(data),
