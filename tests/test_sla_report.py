@@ -445,11 +445,22 @@ def test_working_clock_equals_the_calendar_service(fx):
     clock = sla_report.WorkingClock(date(2026, 9, 1), date(2026, 11, 30), periods, snap)
     rng = random.Random(14)
     start = L(9, 1, 0)
+    pairs: list[tuple[float, float]] = []
+    expected_spans: list[float] = []
     for _ in range(300):
         a = start + timedelta(minutes=rng.randrange(0, 60 * 24 * 85))
         b = a + timedelta(minutes=rng.randrange(0, 60 * 24 * 10))
         expected = workcalendar.working_seconds_between(a, b, periods, snap)
         assert abs(clock.between(a, b) - expected) < 1
+        pairs.append((a.timestamp(), b.timestamp()))
+        expected_spans.append(expected)
+    # The array form the report uses gives the same spans, and refuses moments outside.
+    got = clock.spans(pairs)
+    assert len(got) == len(pairs)
+    assert all(abs(g - e) < 1 for g, e in zip(got, expected_spans, strict=True))
+    assert clock.spans([]) == []
+    with pytest.raises(ValueError):
+        clock.spans([(L(8, 1, 0).timestamp(), L(9, 2, 0).timestamp())])
 
 
 def test_periods():
