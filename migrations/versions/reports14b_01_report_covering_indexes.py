@@ -1,4 +1,4 @@
-"""covering indexes for the SLA report: lead assignments by dispatch and by 签收, late answers
+"""covering indexes for the SLA report: lead assignments by dispatch and by 签收, late answers, cases returned twice or more
 
 Revision ID: reports14b_01
 Revises: dash14_01
@@ -17,6 +17,7 @@ depends_on = None
 
 LEAD = "role = 'lead'"
 ANSWERED_LATE = "answered_at > due_at AND status <> 'merged'"
+PING_PONG = "return_count >= 2"
 
 
 def upgrade():
@@ -43,10 +44,18 @@ def upgrade():
             postgresql_where=sa.text(ANSWERED_LATE),
             sqlite_where=sa.text(ANSWERED_LATE),
         )
+        batch_op.create_index(
+            "ix_cases_report_ping_pong",
+            ["id"],
+            unique=False,
+            postgresql_where=sa.text(PING_PONG),
+            sqlite_where=sa.text(PING_PONG),
+        )
 
 
 def downgrade():
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_report_ping_pong")
         batch_op.drop_index("ix_cases_report_answered_late")
     with op.batch_alter_table("assignments", schema=None) as batch_op:
         batch_op.drop_index("ix_assignments_report_lead_acknowledged")

@@ -244,10 +244,11 @@ def _owner_at(moment: Any, case_id: Any) -> Any:
     )
 
 
-def _return_count(case_id: Any) -> Any:
-    """The case's ``return_count``, looked up by primary key for each row (a period has a
-    few thousand returns; joining them to every case read the whole table)."""
-    return select(Case.return_count).where(Case.id == case_id).scalar_subquery()
+def _returned_twice(case_id: Any) -> Any:
+    """The case has been returned (退单) twice or more (``Case.return_count >= 2``): a
+    lookup in the small partial index ``ix_cases_report_ping_pong`` (joining a period's
+    returns to every case read the whole table)."""
+    return case_id.in_(select(Case.id).where(Case.return_count >= 2))
 
 
 def _overdue_rows(w: Window, columns: list[Any]) -> Any:
@@ -469,7 +470,7 @@ METRICS: dict[str, Metric] = {
             "多次退单工单",
             "本期内本单位退回、且累计被退单两次及以上的工单数（“踢皮球”）。",
             "returns",
-            lambda: _return_count(CaseReturn.case_id) >= 2,
+            lambda: _returned_twice(CaseReturn.case_id),
             by_case=True,
         ),
         Metric(
