@@ -792,7 +792,9 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 2) if values else None
+    # numpy's median equals statistics.median (the middle value, or the two middle values
+    # added and halved) and selects instead of sorting a quarter's 150,000 spans.
+    return round(float(np.median(np.asarray(values, dtype=np.float64))), 2) if values else None
 
 
 def _fill(row: UnitRow, counts: dict[str, int], resp: list[float], resol: list[float]) -> None:
