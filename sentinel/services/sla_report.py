@@ -703,8 +703,14 @@ def _durations(stmt: Select[Any], book: ClockBook, per_day: bool) -> dict[int | 
     connection = db.session.connection()
     if db.engine.dialect.name == "postgresql":
         grouped = select(unit, func.array_agg(start), func.array_agg(end)).group_by(unit)
-        for unit_id, starts, ends in connection.execute(grouped):
-            by_unit[unit_id] = (_floats(starts), _floats(ends))
+        compiled = grouped.compile(dialect=db.engine.dialect)
+        # Binary results (the driver's cursor, same connection and transaction): float8
+        # arrays arrive as IEEE doubles, not as decimal text to parse back (300,000 spans).
+        dbapi: Any = connection.connection.dbapi_connection  # a psycopg Connection
+        with dbapi.cursor(binary=True) as cursor:
+            cursor.execute(str(compiled), compiled.params)
+            for unit_id, starts, ends in cursor.fetchall():
+                by_unit[unit_id] = (_floats(starts), _floats(ends))
     else:
         lists: dict[int | None, tuple[list[Any], list[Any]]] = {}
         for unit_id, a, b in connection.execute(select(unit, start, end)):
