@@ -703,7 +703,11 @@ def _durations(stmt: Select[Any], book: ClockBook, per_day: bool) -> dict[int | 
     connection = db.session.connection()
     if db.engine.dialect.name == "postgresql":
         grouped = select(unit, func.array_agg(start), func.array_agg(end)).group_by(unit)
-        compiled = grouped.compile(dialect=db.engine.dialect)
+        # Parameters rendered in (IN lists expanded); they are ints and aware datetimes,
+        # which psycopg takes as they are (UTCDateTime only checks the zone on PostgreSQL).
+        compiled = grouped.compile(
+            dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True}
+        )
         # Binary results (the driver's cursor, same connection and transaction): float8
         # arrays arrive as IEEE doubles, not as decimal text to parse back (300,000 spans).
         dbapi: Any = connection.connection.dbapi_connection  # a psycopg Connection
