@@ -10,9 +10,11 @@
 2. times the report of the last complete quarter for the whole tree, as the job builds
    it (this quarter's table, the previous quarter's, and the XLSX file), best of
    ``BENCH_RUNS`` (default 3) runs after one warm-up;
-3. with ``--explain``, prints ``EXPLAIN (ANALYZE, BUFFERS)`` of every metric's query.
+3. renders the same report as PDF once and prints its time (``BENCH_PDF_OUT=FILE`` keeps
+   the file, e.g. to look at it: ``pdftoppm -png -f 1 -l 1 FILE page``);
+4. with ``--explain``, prints ``EXPLAIN (ANALYZE, BUFFERS)`` of every metric's query.
 
-then ``report_quarter_s=…``; 4. times the leaders' dashboard's queries
+then ``report_quarter_s=…``; 5. times the leaders' dashboard's queries
 (``bench/dashboard_queries.py``) and prints ``dashboard_p95_ms=…`` last.
 """
 
@@ -113,6 +115,14 @@ def main() -> int:
                 f"run {run}: one quarter's table {table_s:.2f} s; full report (two quarters + XLSX "
                 f"{len(data)} bytes) {total:.2f} s; load {load()}"
             )
+        started = time.monotonic()
+        pdf = reports.render(doc, "pdf")
+        say(
+            f"the same report as PDF (reportlab, STSong-Light): {len(pdf)} bytes in "
+            f"{time.monotonic() - started:.2f} s; load {load()}"
+        )
+        if os.environ.get("BENCH_PDF_OUT"):
+            Path(os.environ["BENCH_PDF_OUT"]).write_bytes(pdf)
         say(
             f"totals: dispatched {table.total.values['dispatched']}, answered "
             f"{table.total.values['answered']}, on-time rate {table.total.values['on_time_rate']}"
