@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from classifiers.bundle import MODEL_FILE, BundleError, active_version, check_compatible, read_meta
 from classifiers.heads import LinearHead, sublinear, top_terms
 from classifiers.risk import RiskRules, find_pii
 from classifiers.snowbayes import FastBayes
-from classifiers.text import Featurizer, normalise, prepare
+from classifiers.text import Featurizer, normalise, prepare, prepare_tail
 
 __all__ = ["Models", "Pipeline", "Prediction", "clear_cache", "decide_topic", "get_pipeline"]
 
@@ -166,6 +167,9 @@ class Models:
     # gold set for macro-F1); the label is argmax(score + offset), the calibrated
     # probabilities give the confidence. None: argmax of the probabilities.
     request_offsets: Any = None
+    # TF-IDF weights of the request model's second block: the n-grams of the item's last
+    # REQUEST_TAIL_CHARS characters (the closing request). None: bundles without the block.
+    request_tail_idf: Any = None
     settings: dict[str, float] = field(default_factory=dict)
 
     DEFAULT_SETTINGS: ClassVar[dict[str, float]] = {
@@ -174,6 +178,18 @@ class Models:
         "request_other_threshold": 0.25,  # best request-type probability below: 其他
         "request_margin": 0.15,  # top-2 request-type probabilities closer: unsure
     }
+
+    def request_features(self, tf: Any, normalised: Sequence[str]) -> Any:
+        """The request model's rows: TF-IDF of the item's first MAX_MODEL_CHARS characters
+        (``tf``, the shared sublinear counts), then, when the bundle has it, TF-IDF of its
+        last REQUEST_TAIL_CHARS characters (``normalised`` are the items' normalised texts)."""
+        x = self.request.features(tf)
+        tail_idf = getattr(self, "request_tail_idf", None)
+        if tail_idf is None:
+            return x
+        tails = [prepare_tail(t, normalised=True) for t in normalised]
+        tail_tf = sublinear(self.featurizer.transform(tails, prepared=True))
+        return sp.hstack([x, LinearHead.weigh(tail_tf, tail_idf)], format="csr")
 
     def polarity_logit(self, tf: Any) -> tuple[np.ndarray, Any]:
         """Polarity logit (positive > 0) and the Bayes-scaled TF-IDF rows it used."""
@@ -284,7 +300,7 @@ class Pipeline:
         neutral = p_neu >= s["neutral_threshold"]
 
         # request type
-        xr = m.request.features(tf)
+        xr = m.request_features(tf, normalised)
         req_p = m.request.model.predict_proba(xr)
         offsets = getattr(m, "request_offsets", None)
         if offsets is not None:

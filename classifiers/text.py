@@ -18,12 +18,14 @@ import scipy.sparse as sp
 
 __all__ = [
     "MAX_MODEL_CHARS",
+    "REQUEST_TAIL_CHARS",
     "Featurizer",
     "char_grams",
     "decode_key",
     "model_text",
     "normalise",
     "prepare",
+    "prepare_tail",
 ]
 
 # Full-width ASCII (U+FF01..U+FF5E) maps to U+0021..U+007E; ideographic space and
@@ -55,6 +57,13 @@ def normalise(text: str | None) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+#: The request-type model also reads the last this many characters of an item: a letter
+#: states its request at the end ("恳请领导帮忙…", "请相关部门查处…", "请问…"), and in the
+#: 19 % of letters longer than MAX_MODEL_CHARS that closing is cut off otherwise (5-fold CV
+#: on the request-type gold train split; see classifiers/training.py REQUEST_TAIL).
+REQUEST_TAIL_CHARS = 150
+
+
 def model_text(text: str | None) -> str:
     """Return the form the models read: normalised, lower-cased, truncated."""
     return normalise(text)[:MAX_MODEL_CHARS].lower()
@@ -72,6 +81,14 @@ def prepare(text: str | None, *, normalised: bool = False) -> str:
     """
     base = (text or "") if normalised else normalise(text)
     return base[:MAX_MODEL_CHARS].lower().replace(" ", "")
+
+
+def prepare_tail(
+    text: str | None, *, normalised: bool = False, chars: int = REQUEST_TAIL_CHARS
+) -> str:
+    """The last ``chars`` characters of the text, prepared as :func:`prepare` does."""
+    base = (text or "") if normalised else normalise(text)
+    return base[-chars:].lower().replace(" ", "") if chars > 0 else ""
 
 
 # An n-gram of code points is packed into one int64 key; the offsets keep the three key

@@ -63,7 +63,7 @@ from classifiers.rumour import (
     with_reactions,
 )
 from classifiers.snowbayes import MARSHAL_NAME, train_snownlp_bayes
-from classifiers.text import Featurizer, prepare
+from classifiers.text import Featurizer, prepare, prepare_tail
 
 __all__ = [
     "EVAL_PERCENT",
@@ -101,6 +101,11 @@ GOLD_FILE = "request_type_gold.csv"
 GOLD_WEIGHT = 3.0
 WEAK_WEIGHT = 0.1
 REQUEST_C = 0.5
+#: Whether the request model also reads the closing (the last REQUEST_TAIL_CHARS characters
+#: as a second TF-IDF block). 5-fold CV on the gold train split, body only, with class
+#: offsets tuned on the other folds: first 600 characters 0.690, + last 150 characters
+#: 0.728, + last 300 0.699, + last two sentences 0.694 (see data/labelling/README.md).
+REQUEST_TAIL = True
 #: Request types the gold figures report (表扬/其他 are too rare to train a class for).
 GOLD_CLASSES = ("咨询", "求助", "投诉", "举报", "建议", "表扬", "其他")
 SNOWNLP_SAMPLE = 100
@@ -434,16 +439,26 @@ def train_all(
     keep = np.array([req_counts[y] >= 10 for _, y in req_rows], dtype=bool)
     req_rows = [r for r, k in zip(req_rows, keep, strict=True) if k]
     req_w = req_w[keep]
-    _, tf_req = tf_of([x for x, _ in req_rows])
+
+    def request_tf(texts: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        # Sublinear counts of the first MAX_MODEL_CHARS characters and of the closing.
+        tails = [prepare_tail(t) for t in texts]
+        return tf_of(texts)[1], sublinear(featurizer.transform(tails, prepared=True))
+
+    tf_req, tail_req = request_tf([x for x, _ in req_rows])
     y_req = np.array([y for _, y in req_rows])
     req_idf = LinearHead.fit_idf(tf_req)
+    tail_idf = LinearHead.fit_idf(tail_req) if REQUEST_TAIL else None
+    x_req = _request_x(tf_req, req_idf, tail_req, tail_idf)
     req_lr = _request_model()
-    req_lr.fit(LinearHead.weigh(tf_req, req_idf), y_req, sample_weight=req_w)
-    request = LinearHead(req_idf, _export(req_lr, tf_req, req_idf))
+    req_lr.fit(x_req, y_req, sample_weight=req_w)
+    request = LinearHead(req_idf, _export(req_lr, x_req))
     # The cross-validation refits the SVM five times: full-data runs only (a ``limit`` run
     # is a test bundle and gets no offsets).
     request_cv = (
-        _request_cv(tf_of, weak_rows, gold_train, set(req_lr.classes_)) if limit is None else {}
+        _request_cv(request_tf, weak_rows, gold_train, set(req_lr.classes_))
+        if limit is None
+        else {}
     )
     request_offsets = request_cv.pop("_offsets", None)
     t = lap("诉求类型", t)
@@ -493,6 +508,7 @@ def train_all(
         request=request,
         request_classes=[str(c) for c in req_lr.classes_],
         request_offsets=request_offsets,
+        request_tail_idf=tail_idf,
         rumour=rumour,
         rumour_engagement=rumour_eng,
         rumour_reactions=rumour_reactions,
@@ -649,8 +665,18 @@ def _request_model() -> Any:
     )
 
 
+def _request_x(
+    tf: sp.csr_matrix, idf: np.ndarray, tail_tf: sp.csr_matrix, tail_idf: np.ndarray | None
+) -> sp.csr_matrix:
+    """The request model's rows (as ``Models.request_features`` builds them at run time)."""
+    x = LinearHead.weigh(tf, idf)
+    if tail_idf is None:
+        return x
+    return sp.hstack([x, LinearHead.weigh(tail_tf, tail_idf)], format="csr")
+
+
 def _request_cv(
-    tf_of: Callable[[Sequence[str]], tuple[sp.csr_matrix, sp.csr_matrix]],
+    request_tf: Callable[[Sequence[str]], tuple[sp.csr_matrix, sp.csr_matrix]],
     weak_rows: Sequence[tuple[str, str]],
     gold_train: Sequence[Mapping[str, str]],
     classes: set[str],
@@ -663,9 +689,9 @@ def _request_cv(
 
     if len(gold_train) < 50:
         return {}
-    _, tf_weak = tf_of([x for x, _ in weak_rows])
-    _, tf_body = tf_of([g["text"] for g in gold_train])
-    _, tf_subj = tf_of([_with_subject(g) for g in gold_train])
+    tf_weak, tail_weak = request_tf([x for x, _ in weak_rows])
+    tf_body, tail_body = request_tf([g["text"] for g in gold_train])
+    tf_subj, tail_subj = request_tf([_with_subject(g) for g in gold_train])
     y_weak = np.array([y for _, y in weak_rows])
     y_gold = np.array([g["label"] for g in gold_train])
     keep_weak = np.isin(y_weak, list(classes))
@@ -678,18 +704,21 @@ def _request_cv(
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(tf_body, strata):
         tr = tr[np.isin(y_gold[tr], list(classes))]
         x = sp.vstack([tf_weak[keep_weak], tf_body[tr], tf_subj[tr]]).tocsr()
+        x_tail = sp.vstack([tail_weak[keep_weak], tail_body[tr], tail_subj[tr]]).tocsr()
         y = np.concatenate([y_weak[keep_weak], y_gold[tr], y_gold[tr]])
         w = np.concatenate(
             [np.full(int(keep_weak.sum()), WEAK_WEIGHT), np.full(2 * len(tr), GOLD_WEIGHT)]
         )
         idf = LinearHead.fit_idf(x)
+        tail_idf = LinearHead.fit_idf(x_tail) if REQUEST_TAIL else None
         svm = LinearSVC(C=REQUEST_C, class_weight="balanced").fit(
-            LinearHead.weigh(x, idf), y, sample_weight=w
+            _request_x(x, idf, x_tail, tail_idf), y, sample_weight=w
         )
-        pred_body[te] = svm.predict(LinearHead.weigh(tf_body[te], idf))
+        x_body = _request_x(tf_body[te], idf, tail_body[te], tail_idf)
+        pred_body[te] = svm.predict(x_body)
         if list(svm.classes_) == class_list:
-            oof[te] = svm.decision_function(LinearHead.weigh(tf_body[te], idf))
-        pred_subj[te] = svm.predict(LinearHead.weigh(tf_subj[te], idf))
+            oof[te] = svm.decision_function(x_body)
+        pred_subj[te] = svm.predict(_request_x(tf_subj[te], idf, tail_subj[te], tail_idf))
         accs.append(
             (
                 float(np.mean(pred_body[te] == y_gold[te])),

@@ -174,3 +174,25 @@ def test_prediction_fields_are_the_documented_ones() -> None:
         "risk_reasons",
         "model_version",
     } <= names
+
+
+def test_request_model_reads_the_closing_of_a_long_letter(pipeline: Pipeline) -> None:
+    """The request type sees the last REQUEST_TAIL_CHARS characters too (issue 16): a
+    closing beyond MAX_MODEL_CHARS changes the request model's rows, not the topic's."""
+    import numpy as np
+
+    from classifiers.heads import sublinear
+    from classifiers.text import MAX_MODEL_CHARS, REQUEST_TAIL_CHARS, normalise
+
+    m = pipeline.models
+    assert m.request_tail_idf is not None
+    story = "我家楼下的路灯坏了，晚上出行很不方便，" * (MAX_MODEL_CHARS // 10)
+    texts = [story + "请问这种情况该找哪个部门？", story + "恳请领导帮忙协调解决！"]
+    normalised = [normalise(t) for t in texts]
+    tf = sublinear(m.featurizer.transform(texts))
+    x = m.request_features(tf, normalised).toarray()
+    assert x.shape[1] == 2 * m.featurizer.n_features
+    head, tail = x[:, : m.featurizer.n_features], x[:, m.featurizer.n_features :]
+    assert np.allclose(head[0], head[1])  # the first MAX_MODEL_CHARS are the same
+    assert not np.allclose(tail[0], tail[1])
+    assert len(texts[0]) > MAX_MODEL_CHARS + REQUEST_TAIL_CHARS
