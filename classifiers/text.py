@@ -35,6 +35,15 @@ _TRANSLATE.update(
     {0x3000: 0x20, 0x00A0: 0x20, 0x2002: 0x20, 0x2003: 0x20, 0x200B: None, 0xFEFF: None}
 )
 _SPACES = re.compile(r"\s+")
+# The characters _TRANSLATE changes, in runs: a message has a score of them (its ，（）：？),
+# and translating only those runs costs half of ``str.translate`` over the whole text, which
+# looks every character up in the dict (ingest normalises every item it receives).
+_TRANSLATABLE = re.compile("[\uff01-\uff5e\u3000\u00a0\u2002\u2003\u200b\ufeff]+")
+
+
+def _translate_run(match: re.Match[str]) -> str:
+    return match.group().translate(_TRANSLATE)
+
 
 #: Models read at most this many characters of an item: the request is stated at the top
 #: of a message, and the bound keeps the per-item cost flat for 10,000-character letters.
@@ -53,8 +62,10 @@ def normalise(text: str | None) -> str:
         return ""
     if "&" in text:
         text = html.unescape(text)
-    text = text.translate(_TRANSLATE)
-    return _SPACES.sub(" ", text).strip()
+    text = _TRANSLATABLE.sub(_translate_run, text)
+    # = _SPACES.sub(" ", text).strip(): str.split() and re's \s agree on every code point
+    # (tests/test_text.py), and split/join is several times cheaper.
+    return " ".join(text.split())
 
 
 #: The request-type model also reads the last this many characters of an item: a letter

@@ -330,3 +330,42 @@ def test_fuzz_item_ids_never_500(client, office, item_id):
     assert response.status_code in {200, 404}
     if response.status_code == 404:
         assert_chinese_error(response, 404, "not_found")
+
+
+# ------------------------------------------- the string scan is skipped only when it is safe
+
+
+def test_escapes_in_any_case_and_after_a_backslash_are_still_found(client, office):
+    """The raw-text pre-check (no ``\\u0000``/``\\uD8..`` escape: no string scanned) must
+    not miss upper-case hex or an escape preceded by an escaped backslash."""
+    for raw_text in (r"补办\uD800社保卡", r"补办\uDfFf", r"\\\u0000", r"前\\\ud9ab后"):
+        body = '{"items": [{"external_id": "wb-1", "text": "' + raw_text + '"}]}'
+        response = post(client, office.token, body, "application/json")
+        error = assert_chinese_error(response, 422, "validation_error")
+        assert error["details"][0]["index"] == 0 and error["details"][0]["field"] == "text"
+    # An escaped backslash before "u0000" is an ordinary text: a false alarm, then stored.
+    body = '{"items": [{"external_id": "wb-2", "text": "路径 C:\\\\u0000 与 \\\\uD800"}]}'
+    response = post(client, office.token, body, "application/json")
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert db.session.scalar(select(Item.text)) == "路径 C:\\u0000 与 \\uD800"
+
+
+def test_a_plain_string_one_level_too_deep_is_refused_without_the_string_scan(client, office):
+    """Depth is judged on every value, also when no string needs scanning: a string at
+    depth MAX_DEPTH + 1 is refused, one at MAX_DEPTH is stored."""
+    from sentinel.api.views import MAX_DEPTH
+
+    def nested(levels: int) -> Any:
+        value: Any = "底"
+        for _ in range(levels):
+            value = {"k": value}
+        return value
+
+    # items / 0 / platform are three levels; the string sits under ``levels`` dicts more.
+    ok = post_json(client, office.token, {"items": [item(1, platform=nested(MAX_DEPTH - 3))]})
+    assert ok.status_code == 202, ok.get_data(as_text=True)
+    deep = post_json(client, office.token, {"items": [item(2, platform=nested(MAX_DEPTH - 2))]})
+    error = assert_chinese_error(deep, 422, "validation_error")
+    assert "嵌套" in error["message"]
+    listed = post_json(client, office.token, {"items": [item(3, platform=[nested(MAX_DEPTH - 3)])]})
+    assert_chinese_error(listed, 422, "validation_error")

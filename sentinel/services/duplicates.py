@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -156,15 +156,24 @@ def record_auto_attach(
     actor: Actor, case_id: int, item_ids: list[int], kind: str, similarity: float
 ) -> None:
     """Audit items attached to ``case_id`` automatically (ids only, never text)."""
-    audit.record(
-        actor,
+    action, object_type, object_id, data = auto_attach_event(case_id, item_ids, kind, similarity)
+    audit.record(actor, action, object_type, object_id, **data)
+
+
+def auto_attach_event(
+    case_id: int, item_ids: list[int], kind: str, similarity: float
+) -> tuple[str, str, int, dict[str, Any]]:
+    """The audit event of :func:`record_auto_attach`, for ``audit.record_many``."""
+    return (
         "case.auto_attach",
         "case",
         case_id,
-        kind=kind,
-        similarity=similarity,
-        items=len(item_ids),
-        item_ids=item_ids[:AUDIT_ITEM_IDS],
+        {
+            "kind": kind,
+            "similarity": similarity,
+            "items": len(item_ids),
+            "item_ids": item_ids[:AUDIT_ITEM_IDS],
+        },
     )
 
 

@@ -390,19 +390,21 @@ def _audit_attaches(
         target, is_dup = targets[pos]
         if is_dup and target.id is not None:
             attached.setdefault(target.id, []).append(item_id)
-    for case_id, ids in attached.items():
-        duplicates.record_auto_attach(actor, case_id, ids, "exact", 1.0)
-    for target in planned:
-        if target.link is not None and target.id is not None:
-            audit.record(
-                actor,
-                "case.possible_duplicate",
-                "case",
-                target.id,
-                of_case_id=target.link[0],
-                similarity=1.0,
-                reason=target.link[1],
-            )
+    events = [
+        duplicates.auto_attach_event(case_id, ids, "exact", 1.0)
+        for case_id, ids in attached.items()
+    ]
+    events += [
+        (
+            "case.possible_duplicate",
+            "case",
+            target.id,
+            {"of_case_id": target.link[0], "similarity": 1.0, "reason": target.link[1]},
+        )
+        for target in planned
+        if target.link is not None and target.id is not None
+    ]
+    audit.record_many(actor, events)
 
 
 # PostgreSQL fast path. A batch of 1,000 rows as a multi-VALUES INSERT or an IN (...) list
