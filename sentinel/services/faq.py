@@ -641,6 +641,60 @@ def retire(actor: Actor, entry: FaqEntry) -> None:
     audit.record(actor, "faq.retire", OBJECT, entry.id)
 
 
+def edit(
+    actor: Actor,
+    entry: FaqEntry,
+    *,
+    question: str,
+    answer: str,
+    topic: str | None,
+    unit_id: int | None,
+    visibility: str,
+    review_by: date | None,
+    allowed_units: set[int] | None = None,
+) -> list[str]:
+    """Edit an approved entry in place (a new version); returns the changed field names.
+
+    ``review_by`` is the end of validity (有效期至): the public page stops showing the entry
+    after it and its unit is asked to re-confirm; empty means FAQ_REVIEW_DAYS from today.
+    ``allowed_units`` (None: any) limits the unit an editor may move the entry to. The
+    audit event names the changed fields only (the text is in the version row). Nothing
+    changed: no version, no audit event.
+    """
+    if entry.status != "approved":
+        raise InvalidTransition("只能编辑已通过的条目")
+    if visibility not in ("internal", "public"):
+        raise ValidationFailed("请选择公开范围（内部或公开）")
+    q, a = _clean_text(question, answer)
+    topic = (topic or "").strip()[:60] or None
+    if unit_id is not None and db.session.get(Unit, unit_id) is None:
+        raise ValidationFailed("所选单位不存在")
+    if allowed_units is not None and unit_id not in allowed_units:
+        raise ValidationFailed("只能把条目归到本人所在的单位")
+    review_by = review_by or today() + timedelta(days=int(_cfg("FAQ_REVIEW_DAYS")))
+    if entry.valid_from is not None and review_by < entry.valid_from:
+        raise ValidationFailed("有效期至不能早于有效期起")
+    new = {
+        "question": q,
+        "answer": a,
+        "topic": topic,
+        "unit_id": unit_id,
+        "visibility": visibility,
+        "review_by": review_by,
+    }
+    changed = [name for name, value in new.items() if getattr(entry, name) != value]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(entry, name, new[name])
+    if "review_by" in changed:
+        entry.review_reminded_at = None
+    entry.version += 1
+    _snapshot(entry, "edited", actor)
+    audit.record(actor, "faq.edit", OBJECT, entry.id, fields=changed, version=entry.version)
+    return changed
+
+
 def use_answer(actor: Actor, entry: FaqEntry, case: Case) -> Reply:
     """Put an approved entry's answer into the case's draft and count the use.
 
@@ -934,6 +988,7 @@ __all__ = [
     "approve",
     "condense_question",
     "due_for_review",
+    "edit",
     "export_bytes",
     "export_rows",
     "find_close_match",
