@@ -262,20 +262,23 @@ def _field_rows(
     return out
 
 
-def _gather(matrix: sparse.csr_matrix, rows: list[tuple[int, float]]) -> np.ndarray:
-    """Σ query weight × posting weight per doc: the posting lists of the query's terms
-    concatenated and summed with one ``bincount`` (no per-query sparse matrix copies)."""
-    n_rows, n = matrix.shape
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+def _gather(parts: list[tuple[sparse.csr_matrix, list[tuple[int, float]], float]]) -> np.ndarray:
+    """Σ field weight × query weight × posting weight per doc, over ``(matrix, rows,
+    field weight)`` parts with the same docs: the posting lists of the query's terms in
+    every field concatenated and summed with one ``bincount`` (no sparse matrix copies)."""
+    n = parts[0][0].shape[1]
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []
-    for i, qw in rows:
-        if i >= n_rows:
-            continue
-        lo, hi = indptr[i], indptr[i + 1]
-        if hi > lo:
-            cols.append(indices[lo:hi])
-            vals.append(data[lo:hi] * np.float32(qw))
+    for matrix, rows, weight in parts:
+        n_rows = matrix.shape[0]
+        indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+        for i, qw in rows:
+            if i >= n_rows:
+                continue
+            lo, hi = indptr[i], indptr[i + 1]
+            if hi > lo:
+                cols.append(indices[lo:hi])
+                vals.append(data[lo:hi] * np.float32(qw * weight))
     if not cols:
         return np.zeros(n, dtype=np.float32)
     summed = np.bincount(np.concatenate(cols), np.concatenate(vals), minlength=n)
@@ -453,16 +456,15 @@ class FaqIndex:
         assert self._question is not None and self._answer is not None
         max_df = self._max_df_count()
         qf, af = self._question, self._answer
-        q_rows = _field_rows(qf, qtf, max_df, extra=False)
-        a_rows = _field_rows(af, qtf, max_df, extra=False)
-        bm25 = s.question_weight * _gather(qf.matrix, q_rows)
-        bm25 += s.answer_weight * _gather(af.matrix, a_rows)
         seg = self._segment
+        q_rows = _field_rows(qf, qtf, max_df, extra=seg is not None)
+        a_rows = _field_rows(af, qtf, max_df, extra=seg is not None)
+        qw, aw = s.question_weight, s.answer_weight
+        # Rows past a field's built vocabulary are terms first seen after the build: only
+        # the changed entries' segment has them (_gather skips them for the built part).
+        bm25 = _gather([(qf.matrix, q_rows, qw), (af.matrix, a_rows, aw)])
         if seg is not None:
-            q_rows = _field_rows(qf, qtf, max_df, extra=True)
-            a_rows = _field_rows(af, qtf, max_df, extra=True)
-            more = s.question_weight * _gather(seg.q_matrix, q_rows)
-            more += s.answer_weight * _gather(seg.a_matrix, a_rows)
+            more = _gather([(seg.q_matrix, q_rows, qw), (seg.a_matrix, a_rows, aw)])
             bm25 = np.concatenate([bm25, more])
         if self.alive is not None and not self.alive.all():
             bm25[~self.alive] = 0.0
