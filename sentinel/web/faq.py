@@ -55,7 +55,12 @@ def public_index() -> Any:
     else:
         entries = faq.public_entries(topic)
     return render_template(
-        "faq/public.html", entries=entries, q=q, topic=topic, topics=faq.public_topics()
+        "faq/public.html",
+        entries=entries,
+        q=q,
+        topic=topic,
+        topics=faq.public_topics(),
+        warming=bool(q) and not faq.index_ready(),
     )
 
 
@@ -73,7 +78,8 @@ def kb_index() -> Any:
     """Staff search over approved (internal and public) entries."""
     q = (request.args.get("q") or "").strip()[:MAX_QUERY]
     entries = faq.search(q, 20) if q else []
-    return render_template("faq/index.html", q=q, entries=entries)
+    warming = bool(q) and not faq.index_ready()
+    return render_template("faq/index.html", q=q, entries=entries, warming=warming)
 
 
 @bp.route("/kb/queue")
