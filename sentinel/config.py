@@ -155,6 +155,17 @@ class DefaultConfig:
     FAQ_REMIND_EVERY_DAYS = 7
     FAQ_DUPLICATE_THRESHOLD = 0.6
     FAQ_STALE_AFTER_S = 3 * 24 * 3600  # the daily review reminder
+    # The FAQ search index (services/faq.py, "the search index"): changes are applied
+    # entry by entry with the statistics of the last full build; a full build runs in a
+    # background thread once this many entries (or this share of the built ones) changed,
+    # or the build is this old. Up to FAQ_INDEX_MAX_CHANGES changes are applied at a
+    # search; more at once wait for that build. A process without an index builds it in
+    # the request only for a knowledge base of at most FAQ_INDEX_INLINE_MAX entries.
+    FAQ_INDEX_REFRESH_CHANGES = 500
+    FAQ_INDEX_REFRESH_SHARE = 0.02
+    FAQ_INDEX_REFRESH_AFTER_S = 6 * 3600
+    FAQ_INDEX_MAX_CHANGES = 2000
+    FAQ_INDEX_INLINE_MAX = 2000
     # The public FAQ page (no login): requests per client address.
     FAQ_PUBLIC_RATE_LIMIT = "30 per minute"
 

@@ -88,7 +88,7 @@ def search_command(queries_path: str, top: int, output_path: str, public: bool) 
                 query = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise click.ClickException(f"{queries_path}:{line_no}: not JSON ({exc})") from exc
-            ids = faq.search_ids(str(query.get("text") or ""), top, public_only=public)
+            ids = faq.search_ids(str(query.get("text") or ""), top, public_only=public, wait=True)
             results = [refs.get(i) or str(i) for i in ids]
             out.write(json.dumps({"id": query.get("id"), "results": results}, ensure_ascii=False))
             out.write("\n")

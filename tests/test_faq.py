@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from sentinel.errors import ValidationFailed
 from sentinel.extensions import db
 from sentinel.models import AuditEvent, FaqEntry, FaqSource, FaqUse, FaqVersion
 from sentinel.services import faq, triage
@@ -478,3 +479,91 @@ def test_xlsx_import_reads_numeric_ids_as_written(office):
     assert result.created == 2
     refs = set(db.session.scalars(select(FaqEntry.external_ref)))
     assert refs == {"2549", "2550"}
+
+
+# --- editing an approved entry -----------------------------------------------------------
+
+
+def test_edit_page_changes_an_approved_entry_audited_and_searched_at_once(office, client, auth):
+    entry = approved_entry(office, "社保卡在哪里补办？", "到政务服务中心社保窗口补办。")
+    assert faq.search_ids("社保卡补办", 3, public_only=True) == [entry.id]
+    auth.login("duty")
+    page = client.get(f"/kb/{entry.id}/edit").get_data(as_text=True)
+    assert "编辑问答" in page and "有效期至" in page and "社保卡在哪里补办？" in page
+    until = faq.today() + timedelta(days=30)
+    response = client.post(
+        f"/kb/{entry.id}/edit",
+        data={
+            "question": "电子社保卡怎么申领？",
+            "answer": "在国家政务服务平台或银行应用中申领电子社保卡。",
+            "topic": "社会保障",
+            "unit_id": str(office.edu.id),
+            "review_by": until.isoformat(),
+            # no "public": internal only from now on
+        },
+    )
+    assert response.status_code == 302
+    db.session.refresh(entry)
+    assert (entry.question, entry.topic, entry.visibility, entry.review_by, entry.version) == (
+        "电子社保卡怎么申领？",
+        "社会保障",
+        "internal",
+        until,
+        2,
+    )
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "faq.edit")).one()
+    assert event.object_id == entry.id and event.actor_id == office.users["duty"].id
+    assert event.ip == "127.0.0.1" and event.at is not None
+    assert set(event.data["fields"]) == {"question", "answer", "topic", "visibility", "review_by"}
+    assert "电子社保卡" not in json.dumps(event.data, ensure_ascii=False)  # no text in the log
+    # The next search sees the edit (no rebuild): found internally, gone from the public page.
+    assert faq.search_ids("电子社保卡申领", 3) == [entry.id]
+    assert faq.search_ids("电子社保卡申领", 3, public_only=True) == []
+    assert "第 2 版" in client.get(f"/kb/{entry.id}/edit").get_data(as_text=True)
+
+
+def test_edit_refuses_bad_input_and_entries_not_approved(office, client, auth):
+    entry = approved_entry(office, "社保卡在哪里补办？", "到政务服务中心社保窗口补办。")
+    auth.login("duty")
+    response = client.post(
+        f"/kb/{entry.id}/edit",
+        data={"question": " ", "answer": "新答案", "unit_id": str(office.edu.id)},
+    )
+    assert response.status_code == 422
+    assert "问题不能为空" in response.get_data(as_text=True)
+    assert "新答案" in response.get_data(as_text=True)  # the form keeps what was typed
+    response = client.post(
+        f"/kb/{entry.id}/edit",
+        data={
+            "question": "社保卡在哪里补办？",
+            "answer": "新答案",
+            "unit_id": str(office.edu.id),
+            "review_by": "2020-01-01",
+        },
+    )
+    assert response.status_code == 422  # ends before it started (valid_from is today)
+    db.session.refresh(entry)
+    assert (entry.answer, entry.version) == ("到政务服务中心社保窗口补办。", 1)
+    faq.retire(office.actor("duty"), entry)
+    db.session.commit()
+    assert client.get(f"/kb/{entry.id}/edit").status_code == 404
+    assert (
+        client.post(f"/kb/{entry.id}/edit", data={"question": "x", "answer": "y"}).status_code
+        == 422
+    )
+
+
+def test_edit_cannot_move_an_entry_out_of_the_editors_units(office):
+    entry = approved_entry(office, "社保卡在哪里补办？", "到政务服务中心社保窗口补办。")
+    with pytest.raises(ValidationFailed):
+        faq.edit(
+            office.actor("duty"),
+            entry,
+            question=entry.question,
+            answer=entry.answer,
+            topic=None,
+            unit_id=office.health.id,
+            visibility="public",
+            review_by=None,
+            allowed_units={office.edu.id},
+        )

@@ -88,3 +88,32 @@ def test_public_page_queue_and_case_suggestions(server, browser, office):  # noq
     db.session.expire_all()
     used = db.session.scalars(select(FaqEntry).where(FaqEntry.question == ENTRIES[0][0])).one()
     assert used.use_count == 1
+
+
+def test_edit_page_saves_and_the_site_searches_the_new_text(server, browser, office):  # noqa: F811
+    actor = Actor(label="test")
+    for q, a, topic in ENTRIES:
+        entry = FaqEntry(question=q, answer=a, topic=topic, unit_id=office.edu.id)
+        db.session.add(entry)
+        db.session.flush()
+        faq.approve(actor, entry, visibility="public")
+    db.session.commit()
+    page = _page(browser)
+    _login(page, server, "duty")
+    page.goto(server + "/kb?q=路灯不亮")
+    page.click(".faq-entry a:has-text('编辑')")
+    assert page.locator("h1").inner_text().startswith("编辑问答")
+    _shot(page, "faq_edit")
+    page.fill("textarea[name=answer]", "城区路灯由县城管局路灯所维护，报修电话12319，24小时受理。")
+    page.fill("input[name=topic]", "市政设施")
+    page.uncheck("input[name=public]")
+    page.click("button:has-text('保存修改')")
+    assert "已保存" in page.content() and "第 2 版" in page.content()
+    _shot(page, "faq_edit_saved")
+    # The server's worker process applied the edit at its next search; so does this one.
+    page.goto(server + "/kb?q=路灯报修电话")
+    assert "24小时受理" in page.locator(".faq-entry").first.inner_text()
+    page.goto(server + "/faq?q=路灯不亮")
+    assert "路灯不亮找哪个部门" not in page.content()  # internal now
+    edited = db.session.scalars(select(FaqEntry).where(FaqEntry.topic == "市政设施")).one()
+    assert faq.search_ids("路灯报修电话", 1) == [edited.id]

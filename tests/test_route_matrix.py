@@ -899,6 +899,8 @@ RULES.update(
         "faq.export": Rule("faq.approve", "none"),
         "faq.import_upload": Rule("faq.approve", "none"),
         "faq.use_answer": Rule("case.draft", "lead"),
+        "faq.edit_form": Rule("faq.approve", "case"),
+        "faq.update": Rule("faq.approve", "case"),
     }
 )
 
@@ -933,6 +935,22 @@ def _faq_import(w: World, variant: str) -> Req:
     return Req("POST", "/kb/import", {"file": (io.BytesIO(data), "faq.csv")}, 302, True)
 
 
+def _faq_edit_form(w: World, variant: str) -> Req:
+    entry = _faq_entry(w, "approved")
+    return Req("GET", f"/kb/{entry.id}/edit", ok=200, changes=False)
+
+
+def _faq_update(w: World, variant: str) -> Req:
+    entry = _faq_entry(w, "approved")
+    data = {
+        "question": "路灯坏了找谁修？",
+        "answer": "请拨打12319城管热线报修。",
+        "unit_id": str(w.office.edu.id),
+        "public": "1",
+    }
+    return Req("POST", f"/kb/{entry.id}/edit", data, 302, True)
+
+
 def _faq_use(w: World, variant: str) -> Req:
     case = w.case("acknowledged", assist=variant == "assist")
     entry = _faq_entry(w, "approved")
@@ -953,6 +971,8 @@ SCENARIOS.update(
         ("faq.export", "GET"): _get("/kb/export"),
         ("faq.import_upload", "POST"): _faq_import,
         ("faq.use_answer", "POST"): _faq_use,
+        ("faq.edit_form", "GET"): _faq_edit_form,
+        ("faq.update", "POST"): _faq_update,
     }
 )
 

@@ -22,6 +22,20 @@ FAQ_STATUSES = {
     "retired": "已停用",
 }
 
+# What a version row records (FaqVersion.change), as shown in an entry's history.
+FAQ_CHANGES = {
+    "suggested": "生成建议",
+    "approved": "审核通过",
+    "merged": "并入已有问答",
+    "updated": "按建议更新",
+    "rejected": "驳回",
+    "reconfirmed": "复核确认",
+    "retired": "停用",
+    "imported": "导入",
+    "reimported": "重新导入",
+    "edited": "编辑",
+}
+
 
 class FaqEntry(Base):
     """One question with its canonical answer.

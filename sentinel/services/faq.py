@@ -2,24 +2,27 @@
 uses, periodic re-confirmation, import and export.
 
 Search runs on an in-process index (``classifiers.faq_search.FaqIndex``) of every approved
-entry, built from the database and rebuilt when the knowledge base changed: every change
-writes a ``FaqVersion`` row, so the newest version id is the index's version, read with
-one primary-key lookup per search. Visibility and validity are filtered after scoring
-(an array mask), so one index serves the public page, triage and the CLI alike.
+entry, built from the database once and then updated entry by entry: every change writes a
+``FaqVersion`` row, so the newest version id is the index's version, read with one
+primary-key lookup per search (see "the search index" below for the rebuild policy).
+Visibility and validity are filtered after scoring (an array mask), so one index serves
+the public page, triage and the CLI alike.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from flask import current_app
+from flask import Flask, current_app, has_request_context
 from sqlalchemy import func, or_, select
 
 from classifiers.faq_search import FaqIndex, analyse, clean, similarity
@@ -32,6 +35,8 @@ from sentinel.models.faq import FAQ_VISIBILITIES, FaqEntry, FaqSource, FaqUse, F
 from sentinel.models.unit import Unit
 from sentinel.services import audit, mailer
 from sentinel.timefmt import to_local
+
+log = logging.getLogger(__name__)
 
 OBJECT = "faq_entry"
 MAX_QUESTION = 500
@@ -94,22 +99,49 @@ def condense_question(texts: list[str], limit: int = 120) -> str:
 
 
 # ----------------------------------------------------------------- the search index
+#
+# Every process keeps its own index (``_cache``), keyed by the database. It is kept
+# current without full rebuilds:
+#
+# * every change writes a ``FaqVersion`` row; each search reads the newest version id
+#   (one primary-key lookup) and, when it moved, applies just the entries changed since
+#   (``FaqIndex.with_changes``: milliseconds). So every web and worker process sees a
+#   change at its next search.
+# * changed entries are weighted with the BM25/TF-IDF statistics of the last full build.
+#   That staleness is bounded: once more than FAQ_INDEX_REFRESH_CHANGES entries (or
+#   FAQ_INDEX_REFRESH_SHARE of the built ones) changed, or the build is older than
+#   FAQ_INDEX_REFRESH_AFTER_S, a full build starts in a background thread; searches keep
+#   using the current index until the new one replaces it.
+# * a full build in the request happens only when the changes cannot be applied (no
+#   index yet in this process, a reset database, a large import) and the knowledge base
+#   is small (FAQ_INDEX_INLINE_MAX approved entries); otherwise it runs in the background
+#   and searches use the index there is (none at first: they find nothing meanwhile,
+#   ``index_ready``), or ``wait=True`` (the CLI, benchmarks) waits for it.
+# * more than FAQ_INDEX_MAX_CHANGES changes at once (a large import) are not applied one
+#   by one: the current index is served until a background build picks them up.
 
 
 @dataclass
 class _Built:
-    version: tuple[int, datetime | None]
+    version: tuple[int, datetime | None]  # the newest version applied
+    built_version: tuple[int, datetime | None]  # the version of the full build
+    built_at: float  # time.monotonic() of the full build
     index: FaqIndex
     ids: np.ndarray
     public: np.ndarray
     valid_from: np.ndarray  # date ordinals; 0 when unset
     review_by: np.ndarray  # date ordinals; a large number when unset
-    questions: dict[int, str] = field(default_factory=dict)
+    # Per entry id: (public, valid_from, review_by) of entries changed since the build.
+    changed_meta: dict[int, tuple[bool, int, int]] = field(default_factory=dict)
+    n_built: int = 0
 
 
 _cache: dict[str, _Built] = {}
 _lock = threading.Lock()
+_building: dict[str, threading.Thread] = {}
 _NO_END = date.max.toordinal()
+# Counters for tests and benchmarks: full builds done, incremental updates applied.
+stats = {"builds": 0, "updates": 0, "background_builds": 0}
 
 
 def index_version() -> tuple[int, datetime | None]:
@@ -128,64 +160,218 @@ def _cache_key() -> str:
     return str(db.engine.url)
 
 
-def _build(version: tuple[int, datetime | None]) -> _Built:
-    rows = db.session.execute(
-        select(
-            FaqEntry.id,
-            FaqEntry.question,
-            FaqEntry.answer,
-            FaqEntry.search_terms,
-            FaqEntry.visibility,
-            FaqEntry.valid_from,
-            FaqEntry.review_by,
-        )
-        .where(FaqEntry.status == "approved")
-        .order_by(FaqEntry.id)
-    ).all()
-    index = FaqIndex.build((r.id, r.question, r.answer, r.search_terms) for r in rows)
-    return _Built(
-        version=version,
-        index=index,
-        ids=np.array([r.id for r in rows], dtype=np.int64),
-        public=np.array([r.visibility == "public" for r in rows], dtype=bool),
-        valid_from=np.array(
-            [r.valid_from.toordinal() if r.valid_from else 0 for r in rows], dtype=np.int64
-        ),
-        review_by=np.array(
-            [r.review_by.toordinal() if r.review_by else _NO_END for r in rows], dtype=np.int64
-        ),
-        questions={r.id: r.question for r in rows},
+_ROW_COLUMNS = (
+    FaqEntry.id,
+    FaqEntry.question,
+    FaqEntry.answer,
+    FaqEntry.search_terms,
+    FaqEntry.status,
+    FaqEntry.visibility,
+    FaqEntry.valid_from,
+    FaqEntry.review_by,
+)
+
+
+def _meta(row: Any) -> tuple[bool, int, int]:
+    return (
+        row.visibility == "public",
+        row.valid_from.toordinal() if row.valid_from else 0,
+        row.review_by.toordinal() if row.review_by else _NO_END,
     )
 
 
-def current_index() -> _Built:
-    """The index of approved entries, rebuilt when the knowledge base changed."""
+def _build(version: tuple[int, datetime | None]) -> _Built:
+    """A full build over every approved entry (seconds to minutes: never in a request,
+    except for a small knowledge base with no index yet)."""
+    rows = db.session.execute(
+        select(*_ROW_COLUMNS).where(FaqEntry.status == "approved").order_by(FaqEntry.id)
+    ).all()
+    index = FaqIndex.build((r.id, r.question, r.answer, r.search_terms) for r in rows)
+    meta = [_meta(r) for r in rows]
+    stats["builds"] += 1
+    return _Built(
+        version=version,
+        built_version=version,
+        built_at=time.monotonic(),
+        index=index,
+        ids=np.array([r.id for r in rows], dtype=np.int64),
+        public=np.array([m[0] for m in meta], dtype=bool),
+        valid_from=np.array([m[1] for m in meta], dtype=np.int64),
+        review_by=np.array([m[2] for m in meta], dtype=np.int64),
+        n_built=len(rows),
+    )
+
+
+def _catch_up(built: _Built, version: tuple[int, datetime | None]) -> _Built | None:
+    """``built`` with the entries changed since its version applied; None when that is
+    not possible here (the database was reset, or too many changes for one request)."""
+    last_id, last_at = built.version
+    if version[0] < last_id:
+        return None
+    if last_id:
+        seen = db.session.scalar(select(FaqVersion.created_at).where(FaqVersion.id == last_id))
+        if seen != last_at:
+            return None
+    limit = int(_cfg("FAQ_INDEX_MAX_CHANGES"))
+    entry_ids = list(
+        db.session.scalars(
+            select(FaqVersion.entry_id).where(FaqVersion.id > last_id).distinct().limit(limit + 1)
+        )
+    )
+    if len(entry_ids) > limit:
+        return None
+    rows = db.session.execute(select(*_ROW_COLUMNS).where(FaqEntry.id.in_(entry_ids))).all()
+    upserts = [r for r in rows if r.status == "approved"]
+    live = {r.id for r in upserts}
+    removed = [i for i in entry_ids if i not in live]
+    index = built.index.with_changes(
+        ((r.id, r.question, r.answer, r.search_terms) for r in upserts), removed
+    )
+    changed_meta = dict(built.changed_meta)
+    for i in removed:
+        changed_meta.pop(i, None)
+    for r in upserts:
+        changed_meta.pop(r.id, None)  # same order as the index's changed rows
+        changed_meta[r.id] = _meta(r)
+    n = built.n_built
+    seg = [changed_meta[k] for k in index.keys[n:]]  # type: ignore[index]
+    stats["updates"] += 1
+    return _Built(
+        version=version,
+        built_version=built.built_version,
+        built_at=built.built_at,
+        index=index,
+        ids=np.concatenate([built.ids[:n], np.array(index.keys[n:], dtype=np.int64)]),
+        public=np.concatenate([built.public[:n], np.array([m[0] for m in seg], dtype=bool)]),
+        valid_from=np.concatenate(
+            [built.valid_from[:n], np.array([m[1] for m in seg], dtype=np.int64)]
+        ),
+        review_by=np.concatenate(
+            [built.review_by[:n], np.array([m[2] for m in seg], dtype=np.int64)]
+        ),
+        changed_meta=changed_meta,
+        n_built=n,
+    )
+
+
+def _is_stale(built: _Built) -> bool:
+    changed = built.index.changed_count
+    if not changed and built.version == built.built_version:
+        return False
+    limit = max(
+        int(_cfg("FAQ_INDEX_REFRESH_CHANGES")),
+        int(float(_cfg("FAQ_INDEX_REFRESH_SHARE")) * built.n_built),
+    )
+    too_old = time.monotonic() - built.built_at > float(_cfg("FAQ_INDEX_REFRESH_AFTER_S"))
+    return changed > limit or too_old
+
+
+def _background_build(app: Flask, key: str) -> None:
+    try:
+        with app.app_context():
+            try:
+                fresh = _build(index_version())
+            finally:
+                db.session.remove()
+        with _lock:
+            # Changes since the fresh build's version are applied at the next search.
+            _cache[key] = fresh
+            stats["background_builds"] += 1
+    except Exception:  # a failed build leaves the current index in use
+        log.exception("faq_index_build_failed key=%s", key)
+
+
+def _start_background_build(key: str) -> threading.Thread:
+    """Start a full build in a thread (one per database and process) unless one runs."""
+    running = _building.get(key)
+    if running is not None and running.is_alive():
+        return running
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    thread = threading.Thread(
+        target=_background_build, args=(app, key), name="faq-index-build", daemon=True
+    )
+    _building[key] = thread
+    thread.start()
+    return thread
+
+
+def wait_for_background_build(timeout: float | None = None) -> None:
+    """Wait for this process's running background build of the index, if any."""
+    thread = _building.get(_cache_key())
+    if thread is not None:
+        thread.join(timeout)
+
+
+def _small_knowledge_base() -> bool:
+    count = db.session.scalar(
+        select(func.count()).select_from(FaqEntry).where(FaqEntry.status == "approved")
+    )
+    return int(count or 0) <= int(_cfg("FAQ_INDEX_INLINE_MAX"))
+
+
+def current_index(*, wait: bool = False) -> _Built | None:
+    """The index of approved entries, with every committed change applied.
+
+    None only when this process has no index yet and the knowledge base is too large to
+    build in the request (a background build is started); ``wait`` builds it here.
+    """
     version = index_version()
     key = _cache_key()
     built = _cache.get(key)
     if built is not None and built.version == version:
+        if _is_stale(built):
+            _start_background_build(key)
         return built
     with _lock:
         built = _cache.get(key)
-        if built is None or built.version != version:
-            built = _cache[key] = _build(version)
+        if built is not None and built.version == version:
+            return built
+        running = _building.get(key)
+        rebuilding = running is not None and running.is_alive()
+        if built is not None:
+            updated = _catch_up(built, version)
+            if updated is not None:
+                _cache[key] = built = updated
+                if _is_stale(built):
+                    _start_background_build(key)
+                return built
+        if wait or (not rebuilding and _small_knowledge_base()):
+            _cache[key] = built = _build(version)
+            return built
+    # Too many changes at once, or a reset database: serve what there is (if anything)
+    # while a full build runs in the background.
+    thread = _start_background_build(key)
+    if built is None and wait:
+        thread.join()
+        return _cache.get(key)
     return built
 
 
+def index_ready() -> bool:
+    """Whether searches in this process have an index (False during a first large build)."""
+    return _cache.get(_cache_key()) is not None
+
+
 def search_ids(
-    query: str, top: int = 10, *, public_only: bool = False, min_share: float = 0.0
+    query: str,
+    top: int = 10,
+    *,
+    public_only: bool = False,
+    min_share: float = 0.0,
+    wait: bool = False,
 ) -> list[int]:
     """Approved entry ids for ``query``, best first (public and current only if asked).
 
     The one search behind the public page, triage suggestions and ``sentinel faq search``.
     ``min_share`` drops results scoring below that share of the best one (pages show
-    only real matches; the CLI asks for the full top ``top``).
+    only real matches; the CLI asks for the full top ``top``). ``wait``: wait for a
+    first build of the index instead of finding nothing while it runs.
     """
     query = (query or "").strip()
     if not query or top <= 0:
         return []
-    built = current_index()
-    if not len(built.ids):
+    built = current_index(wait=wait)
+    if built is None or not len(built.ids):
         return []
     scores = built.index.scores(query)
     if public_only:
@@ -318,7 +504,11 @@ def find_close_match(question: str, answer: str = "") -> tuple[FaqEntry, float] 
     """
     threshold = float(_cfg("FAQ_DUPLICATE_THRESHOLD"))
     best: tuple[FaqEntry, float] | None = None
-    for entry in search(question + "\n" + answer[:200], 5, min_share=0.0):
+    # A job or the CLI may wait for a first build of a large index; a web request does not
+    # (while a process's first build runs, its suggestions are not matched: 新问答).
+    wait = not has_request_context()
+    ids = search_ids(question + "\n" + answer[:200], 5, wait=wait)
+    for entry in _entries_in_order(ids):
         sim = similarity(question, entry.question)
         if answer:
             sim = max(sim, similarity(clean(answer)[:300], clean(entry.answer)[:300]))
@@ -453,6 +643,60 @@ def retire(actor: Actor, entry: FaqEntry) -> None:
     entry.status = "retired"
     _snapshot(entry, "retired", actor)
     audit.record(actor, "faq.retire", OBJECT, entry.id)
+
+
+def edit(
+    actor: Actor,
+    entry: FaqEntry,
+    *,
+    question: str,
+    answer: str,
+    topic: str | None,
+    unit_id: int | None,
+    visibility: str,
+    review_by: date | None,
+    allowed_units: set[int] | None = None,
+) -> list[str]:
+    """Edit an approved entry in place (a new version); returns the changed field names.
+
+    ``review_by`` is the end of validity (有效期至): the public page stops showing the entry
+    after it and its unit is asked to re-confirm; empty means FAQ_REVIEW_DAYS from today.
+    ``allowed_units`` (None: any) limits the unit an editor may move the entry to. The
+    audit event names the changed fields only (the text is in the version row). Nothing
+    changed: no version, no audit event.
+    """
+    if entry.status != "approved":
+        raise InvalidTransition("只能编辑已通过的条目")
+    if visibility not in ("internal", "public"):
+        raise ValidationFailed("请选择公开范围（内部或公开）")
+    q, a = _clean_text(question, answer)
+    topic = (topic or "").strip()[:60] or None
+    if unit_id is not None and db.session.get(Unit, unit_id) is None:
+        raise ValidationFailed("所选单位不存在")
+    if allowed_units is not None and unit_id not in allowed_units:
+        raise ValidationFailed("只能把条目归到本人所在的单位")
+    review_by = review_by or today() + timedelta(days=int(_cfg("FAQ_REVIEW_DAYS")))
+    if entry.valid_from is not None and review_by < entry.valid_from:
+        raise ValidationFailed("有效期至不能早于有效期起")
+    new = {
+        "question": q,
+        "answer": a,
+        "topic": topic,
+        "unit_id": unit_id,
+        "visibility": visibility,
+        "review_by": review_by,
+    }
+    changed = [name for name, value in new.items() if getattr(entry, name) != value]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(entry, name, new[name])
+    if "review_by" in changed:
+        entry.review_reminded_at = None
+    entry.version += 1
+    _snapshot(entry, "edited", actor)
+    audit.record(actor, "faq.edit", OBJECT, entry.id, fields=changed, version=entry.version)
+    return changed
 
 
 def use_answer(actor: Actor, entry: FaqEntry, case: Case) -> Reply:
@@ -748,6 +992,7 @@ __all__ = [
     "approve",
     "condense_question",
     "due_for_review",
+    "edit",
     "export_bytes",
     "export_rows",
     "find_close_match",

@@ -19,13 +19,15 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from sentinel.auth.permissions import can, current_actor, require, scope_unit_ids
 from sentinel.errors import SentinelError, ValidationFailed
 from sentinel.extensions import db, limiter
 from sentinel.models import Case
-from sentinel.models.faq import FAQ_VISIBILITIES, FaqEntry
+from sentinel.models.faq import FAQ_CHANGES, FAQ_VISIBILITIES, FaqEntry
+from sentinel.models.unit import Unit
 from sentinel.services import faq
 from sentinel.web.forms import act_on_case, submit
 from sentinel.web.links import same_site_path
@@ -53,7 +55,12 @@ def public_index() -> Any:
     else:
         entries = faq.public_entries(topic)
     return render_template(
-        "faq/public.html", entries=entries, q=q, topic=topic, topics=faq.public_topics()
+        "faq/public.html",
+        entries=entries,
+        q=q,
+        topic=topic,
+        topics=faq.public_topics(),
+        warming=bool(q) and not faq.index_ready(),
     )
 
 
@@ -71,7 +78,8 @@ def kb_index() -> Any:
     """Staff search over approved (internal and public) entries."""
     q = (request.args.get("q") or "").strip()[:MAX_QUERY]
     entries = faq.search(q, 20) if q else []
-    return render_template("faq/index.html", q=q, entries=entries)
+    warming = bool(q) and not faq.index_ready()
+    return render_template("faq/index.html", q=q, entries=entries, warming=warming)
 
 
 @bp.route("/kb/queue")
@@ -143,6 +151,88 @@ def retire(entry_id: int) -> Response:
     entry = _entry_or_404(entry_id)
     submit(lambda: faq.retire(current_actor(), entry), "已停用该问答")
     return redirect(same_site_path(request.form.get("next")) or url_for("faq.review_list"))
+
+
+def _unit_choices() -> list[Unit]:
+    """Units an editor may put an entry under: the user's units and those below."""
+    scope = scope_unit_ids(current_user)
+    stmt = select(Unit).where(Unit.is_active.is_(True)).order_by(Unit.path, Unit.name)
+    if scope is not None:
+        stmt = stmt.where(Unit.id.in_(scope or {-1}))
+    return list(db.session.scalars(stmt))
+
+
+def _edit_page(entry: FaqEntry, form: dict[str, Any], status: int = 200) -> Any:
+    versions = list(reversed(entry.versions))[:10]
+    return (
+        render_template(
+            "faq/edit.html",
+            entry=entry,
+            form=form,
+            units=_unit_choices(),
+            versions=versions,
+            change_labels=FAQ_CHANGES,
+            visibilities={k: v for k, v in FAQ_VISIBILITIES.items() if k != "draft"},
+        ),
+        status,
+    )
+
+
+@bp.route("/kb/<int:entry_id>/edit")
+@require("faq.approve")
+def edit_form(entry_id: int) -> Any:
+    """Edit an approved entry of the user's units: text, topic, unit, public, validity."""
+    entry = _entry_or_404(entry_id)
+    if entry.status != "approved":
+        abort(404)
+    form = {
+        "question": entry.question,
+        "answer": entry.answer,
+        "topic": entry.topic or "",
+        "unit_id": str(entry.unit_id or ""),
+        "visibility": entry.visibility,
+        "review_by": entry.review_by.isoformat() if entry.review_by else "",
+    }
+    return _edit_page(entry, form)
+
+
+@bp.route("/kb/<int:entry_id>/edit", methods=["POST"])
+@require("faq.approve")
+def update(entry_id: int) -> Any:
+    """Save an edit (a new version, audited; the search index picks it up at once)."""
+    entry = _entry_or_404(entry_id)
+    form = {k: (request.form.get(k) or "") for k in _EDIT_FIELDS}
+    form["visibility"] = "public" if request.form.get("public") else "internal"
+
+    def run() -> list[str]:
+        unit = form["unit_id"].strip()
+        if unit and not unit.isdigit():
+            raise ValidationFailed("所选单位不存在")
+        return faq.edit(
+            current_actor(),
+            entry,
+            question=form["question"],
+            answer=form["answer"],
+            topic=form["topic"],
+            unit_id=int(unit) if unit else None,
+            visibility=form["visibility"],
+            review_by=_date_field("review_by"),
+            allowed_units=scope_unit_ids(current_user),
+        )
+
+    done = submit(
+        run,
+        lambda changed: (
+            f"已保存：问答 #{entry.id} 第 {entry.version} 版" if changed else "内容没有变化，未保存"
+        ),
+    )
+    if done is None:
+        db.session.refresh(entry)
+        return _edit_page(entry, form, 422)
+    return redirect(url_for("faq.edit_form", entry_id=entry.id))
+
+
+_EDIT_FIELDS = ("question", "answer", "topic", "unit_id", "review_by")
 
 
 @bp.route("/kb/export")
