@@ -29,6 +29,11 @@ BULK_ROWS = 1000
 PROCESS_ITEMS = "process_items"
 PROCESS_ITEMS_BULK = "process_items_bulk"
 PROCESS_JOBS = (PROCESS_ITEMS, PROCESS_ITEMS_BULK)
+# Event clustering of classified items (issue 12), a job of its own after the labels are
+# committed: a labelled case never waits for clustering, and clustering (serialised by
+# one lock) never holds a classification job. Same queue as the classification it follows.
+CLUSTER_EVENTS = "cluster_events"
+CLUSTER_EVENTS_BULK = "cluster_events_bulk"
 RUN_IMPORT = "run_import"
 RUN_IMPORT_BULK = "run_import_bulk"
 
@@ -42,6 +47,12 @@ def ordered(names: set[str] | list[str] | tuple[str, ...]) -> list[str]:
 def process_job(bulk: bool) -> str:
     """The job name that classifies items of an interactive or a bulk ingest."""
     return PROCESS_ITEMS_BULK if bulk else PROCESS_ITEMS
+
+
+def cluster_job(bulk: bool) -> str:
+    """The job name that places classified items of an interactive or a bulk ingest in
+    events."""
+    return CLUSTER_EVENTS_BULK if bulk else CLUSTER_EVENTS
 
 
 def import_job(rows: int) -> str:
