@@ -17,13 +17,8 @@ def events_heat_refresh() -> dict[str, int]:
     return {"events": event_heat.refresh_open(utcnow())}
 
 
-@job(queues.CLUSTER_EVENTS, queue=queues.INTERACTIVE, timeout=300, max_attempts=5)
-def cluster_events(item_ids: list[int], heat_at: str | None = None) -> dict[str, int]:
-    """Place newly classified items in events (idempotent: placed items are skipped)."""
-    return processing.cluster_items(item_ids, heat_at=heat_at)
-
-
-@job(queues.CLUSTER_EVENTS_BULK, queue=queues.BULK, timeout=300, max_attempts=5)
-def cluster_events_bulk(item_ids: list[int], heat_at: str | None = None) -> dict[str, int]:
-    """Place classified items of a bulk ingest in events (idempotent)."""
-    return processing.cluster_items(item_ids, heat_at=heat_at)
+@job(queues.CLUSTER_EVENTS, queue=queues.EVENTS, timeout=300, max_attempts=5)
+def cluster_events(item_ids: list[int] | None = None, heat_at: str | None = None) -> dict[str, int]:
+    """Place the classified items waiting for events (``item_ids``: those whose
+    classification enqueued this run; it places whatever is waiting). Idempotent."""
+    return processing.cluster_pending(heat_at=heat_at)
