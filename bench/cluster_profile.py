@@ -21,7 +21,7 @@ import pstats
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def main() -> int:
         db.session.add(source)
         db.session.commit()
         rows = texts(args.items)
-        start = datetime.now(timezone.utc) - timedelta(seconds=6 * len(rows))
+        start = datetime.now(UTC) - timedelta(seconds=6 * len(rows))
         t0 = time.monotonic()
         ids: list[int] = []
         for first in range(0, len(rows), 1000):
