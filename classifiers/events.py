@@ -380,10 +380,59 @@ def top_places(counts: Mapping[str, int], limit: int = 5) -> list[str]:
     ]
 
 
+# Terms that make no keyword: a place-name character (@丽), a district code (a3, a3区),
+# a number.
+_NOT_KEYWORD_RE = re.compile(r"@|[a-z]\d*[市区县省]?$|\d+$")
+_KEYWORD_STOP = frozenset(
+    {
+        "问题",
+        "情况",
+        "反映",
+        "请求",
+        "要求",
+        "希望",
+        "建议",
+        "咨询",
+        "投诉",
+        "举报",
+        "相关",
+        "部门",
+        "领导",
+        "我们",
+        "你们",
+        "他们",
+        "这个",
+        "那个",
+        "什么",
+        "为什么",
+        "怎么",
+        "目前",
+        "现在",
+        "已经",
+        "没有",
+        "能否",
+        "是否",
+        "关于",
+        "市民",
+        "居民",
+        "业主",
+        "政府",
+        "尊敬",
+    }
+)
+
+
+_LEADING_NOISE = frozenset(_STOP_CHARS | set("后而看到入就该本其此各"))
+
+
 def keywords(profile: Mapping[str, float], limit: int = 8) -> list[str]:
-    """Display keywords: the profile's strongest bigrams, overlapping ones joined
-    (滨河 + 河苑 -> 滨河苑)."""
-    top = [t for t, _ in sorted(profile.items(), key=lambda kv: (-kv[1], kv[0]))[: limit * 3]]
+    """Display keywords from a profile alone: its strongest bigrams, overlapping ones
+    joined (滨河 + 河苑 -> 滨河苑). ``keywords_from`` gives words when texts are at hand."""
+    top = [
+        t
+        for t, _ in sorted(profile.items(), key=lambda kv: (-kv[1], kv[0]))[: limit * 4]
+        if not _NOT_KEYWORD_RE.match(t)
+    ][: limit * 3]
     words: list[str] = []
     for term in top:
         for i, word in enumerate(words):
@@ -396,6 +445,43 @@ def keywords(profile: Mapping[str, float], limit: int = 8) -> list[str]:
         else:
             words.append(term)
     return words[:limit]
+
+
+def keywords_from(texts: Iterable[str], profile: Mapping[str, float], limit: int = 8) -> list[str]:
+    """Display keywords as whole words: the jieba words of ``texts`` ranked by the mean
+    profile weight of their bigrams (so the event's names and its problem come first, cut
+    at word boundaries), a word inside a longer chosen one left out."""
+    from classifiers.text import jieba_module
+
+    jieba = jieba_module()
+    scores: dict[str, float] = {}
+    for text in texts:
+        # District codes (A2区) out first: glued to an unknown name they make 区丽发.
+        text = _DISTRICT_RE.sub(" ", normalise(text)[:MAX_CHARS])
+        for word in jieba.cut(text):
+            word = word.strip().lower()
+            # A function character glued to an unknown name (在丽发, 后凉塘路).
+            while len(word) > 2 and word[0] in _LEADING_NOISE:
+                word = word[1:]
+            if len(word) < 2 or word in scores or word in _KEYWORD_STOP:
+                continue
+            if _NOT_KEYWORD_RE.match(word) or not _CJK_RE.search(word):
+                continue
+            grams = _bigrams(word)
+            if not grams:
+                continue
+            score = sum(profile.get(g, 0.0) for g in grams) / len(grams)
+            if score > 0:
+                scores[word] = score
+    chosen: list[str] = []
+    for word, _ in sorted(scores.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0])):
+        if any(word in other for other in chosen):
+            continue
+        chosen = [other for other in chosen if other not in word]
+        chosen.append(word)
+        if len(chosen) == limit:
+            break
+    return chosen or keywords(profile, limit)
 
 
 def title_from(texts: Iterable[str], profile: Mapping[str, float], limit: int = 40) -> str:

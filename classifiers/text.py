@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,6 +54,19 @@ def normalise(text: str | None) -> str:
         text = html.unescape(text)
     text = text.translate(_TRANSLATE)
     return _SPACES.sub(" ", text).strip()
+
+
+def jieba_module() -> Any:
+    """The jieba module with its dictionary loaded (once per process, quietly): word
+    segmentation where a step needs words, not character grams."""
+    import jieba
+
+    if not getattr(jieba.dt, "initialized", False):
+        import logging
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+    return jieba
 
 
 def model_text(text: str | None) -> str:

@@ -474,11 +474,13 @@ def _add_stats(event: Event, rows: list[_Row], places: Counter[str]) -> None:
     event.stats = stats
 
 
-def refresh_derived(events: list[Event]) -> None:
+def refresh_derived(events: list[Event], *, reread: bool = False) -> None:
     """Keywords, asker count and (unless an officer named it) the title of ``events``.
 
     Two queries whatever the number of events: the askers of all of them, grouped, and the
-    latest texts of those whose item count reached a re-titling point."""
+    latest texts of those whose item count reached a re-titling point (all of them with
+    ``reread``, after an officer's merge or move). Keywords are whole words of those texts;
+    an event not re-read keeps its words (a new one gets its profile's strongest terms)."""
     if not events:
         return
     from sqlalchemy import case, func
@@ -499,7 +501,7 @@ def refresh_derived(events: list[Event]) -> None:
                 .group_by(EventItem.event_id)
             )
         }
-        retitle = [e for e in events if not e.title_manual and e.item_count in _RETITLE_AT]
+        retitle = [e for e in events if reread or e.item_count in _RETITLE_AT]
         texts: dict[int, list[str]] = {e.id: [] for e in retitle}
         if retitle:
             for event_id, text_ in db.session.execute(
@@ -512,11 +514,13 @@ def refresh_derived(events: list[Event]) -> None:
                     texts[event_id].append(text_ or "")
     for event in events:
         event.asker_count = askers.get(event.id, 0)
-        event.keywords = ev.keywords(event.profile)
         if event.id in texts:
+            event.keywords = ev.keywords_from(texts[event.id], event.profile)
             title = ev.title_from(texts[event.id], event.profile)
-            if title:
+            if title and not event.title_manual:
                 event.title = title
+        elif not event.keywords:
+            event.keywords = ev.keywords(event.profile)
 
 
 def reindex(events: list[Event], previous: dict[int, list[int]] | None = None) -> None:
