@@ -43,8 +43,9 @@ def process_items(
     return {"processed": len(items), "classified": classified, "respread": respread}
 
 
-# Items one clustering job places at most (then it enqueues a successor).
-CLUSTER_BATCH = 2000
+# Items one clustering job places at most (then it enqueues a successor): a few seconds
+# of work, so a worker serving every queue is back on interactive work soon.
+CLUSTER_BATCH = 500
 
 
 def _queue_for_events(ids: list[int], *, bulk: bool, heat_at: datetime | None) -> None:
