@@ -26,6 +26,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
+from operator import neg
 from pathlib import Path
 
 from classifiers.text import normalise
@@ -51,6 +53,14 @@ ITEM_TERMS = 48
 PROFILE_TERMS = 160
 QUERY_KEYS = 16
 POSTING_KEYS = 48
+# Index keys are discriminating terms only: a term in more than ~1 % of government
+# messages (问题, 小区, A市, 2019…) would put hundreds of events behind one key and make
+# every batch read them all; numbers (dates, amounts) name no matter; a single character
+# of a place name (@中, @一) is shared by hundreds of names. Similarity still
+# uses every term; an item or profile with fewer than MIN_KEYS such terms keeps its
+# strongest terms as keys anyway.
+KEY_MIN_IDF = 5.0
+MIN_KEYS = 4
 HEAD_CHARS = 80
 HEAD_WEIGHT = 3
 
@@ -121,6 +131,11 @@ _SENTENCE_RE = re.compile(r"[。！？!?\n]")
 _GENERIC_PLACES = frozenset({"小区", "学校", "公司", "社区", "村", "路", "街道", "镇", "乡"})
 
 
+# Term-frequency factor 1 + ln(n) for small counts (most terms occur once or twice).
+_TF_SIZE = 64
+_TF = [0.0] + [1.0 + math.log(n) for n in range(1, _TF_SIZE)]
+
+
 @lru_cache(maxsize=200_000)
 def term_key(term: str) -> int:
     """A stable signed 63-bit key for ``term`` (the candidate index's column)."""
@@ -143,12 +158,13 @@ def _idf_table() -> tuple[dict[str, float], float]:
     return idf, math.log(total + 1) + 1.0
 
 
-def _bigrams(text: str) -> Iterable[str]:
+def _bigrams(text: str) -> list[str]:
+    out: list[str] = []
     for run in _CJK_RE.findall(text):
-        if len(run) == 1:
-            continue
-        for i in range(len(run) - 1):
-            yield run[i : i + 2]
+        if len(run) > 1:
+            # Adjacent pairs, joined in C: the hot loop of clustering.
+            out.extend(map(str.__add__, run[:-1], run[1:]))
+    return out
 
 
 def _tokens(text: str) -> list[str]:
@@ -156,7 +172,7 @@ def _tokens(text: str) -> list[str]:
     alphanumeric token glued to the Chinese character after it (58车贷 -> 58车, 2路 ->
     ``2路``): names are often half digits. Districts (A3区) become tokens too; the document
     frequencies make them weigh little."""
-    out = list(_bigrams(text))
+    out = _bigrams(text)
     for m in _GLUED_RE.finditer(text):
         token = m.group(1).lower()
         if len(token) >= 2:
@@ -212,13 +228,13 @@ class ItemFeatures:
 def features(text: str) -> ItemFeatures:
     """The clustering features of an item's (normalised) text."""
     text = normalise(text)[:MAX_CHARS]
-    counts = Counter(_tokens(text))
+    tokens = _tokens(text)
     # The first line or sentence (a subject, or where most people state the matter) counts
-    # twice: long letters otherwise drown it in their story.
+    # HEAD_WEIGHT times: long letters otherwise drown it in their story.
     head = _SENTENCE_RE.split(text[:HEAD_CHARS], maxsplit=1)[0]
     if head and len(head) < len(text):
-        for _ in range(HEAD_WEIGHT - 1):
-            counts.update(_tokens(head))
+        tokens.extend(_tokens(head) * (HEAD_WEIGHT - 1))
+    counts = Counter(tokens)
     if not counts:
         return ItemFeatures({}, (), ())
     names = place_names(text)
@@ -228,10 +244,15 @@ def features(text: str) -> ItemFeatures:
         for gram in _bigrams(_place_stem(name)):
             boost[gram] = max(boost.get(gram, 1.0), factor)
     idf, unseen = _idf_table()
-    weights = {
-        term: (1.0 + math.log(n)) * idf.get(term, unseen) * boost.get(term, 1.0)
-        for term, n in counts.items()
-    }
+    # Most terms occur once: their weight is the idf alone (looked up in C, no Python loop
+    # per term); repeated terms get the term-frequency factor after.
+    weights = dict(zip(counts, map(idf.get, counts, repeat(unseen)), strict=True))
+    for term, n in counts.items():
+        if n > 1:
+            weights[term] *= _TF[n] if n < _TF_SIZE else 1.0 + math.log(n)
+    for term, factor in boost.items():
+        if term in weights:
+            weights[term] *= factor
     # The characters of specific place names, as terms of their own: a misspelt name
     # (丽法新城 for 丽发新城) shares no bigram with the right one but most characters.
     for name, specific in names:
@@ -239,10 +260,11 @@ def features(text: str) -> ItemFeatures:
             for char in _place_stem(name):
                 key = "@" + char
                 weights[key] = max(weights.get(key, 0.0), PLACE_CHAR_WEIGHT * unseen)
-    top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:ITEM_TERMS]
-    norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
-    vector = {term: w / norm for term, w in top}
-    keys = tuple(term_key(term) for term, _ in top[:QUERY_KEYS])
+    # Strongest first, ties by term (tuples compare in C: no key function per term).
+    top = sorted(zip(map(neg, weights.values()), weights, strict=True))[:ITEM_TERMS]
+    norm = math.sqrt(sum(w * w for w, _ in top)) or 1.0
+    vector = {term: -w / norm for w, term in top}
+    keys = tuple(term_key(term) for term in _key_terms([t for _, t in top], QUERY_KEYS))
     return ItemFeatures(
         vector,
         tuple(n for n, s in names if s),
@@ -273,8 +295,24 @@ def norm(profile: Mapping[str, float]) -> float:
 
 def profile_keys(profile: Mapping[str, float]) -> list[int]:
     """The index keys of a profile's strongest terms (what the candidate index stores)."""
-    top = sorted(profile.items(), key=lambda kv: (-kv[1], kv[0]))[:POSTING_KEYS]
-    return [term_key(t) for t, _ in top]
+    top = sorted(zip(map(neg, profile.values()), profile, strict=True))
+    return [term_key(t) for t in _key_terms([t for _, t in top], POSTING_KEYS)]
+
+
+def _key_terms(ranked: list[str], limit: int) -> list[str]:
+    """The first ``limit`` discriminating terms of ``ranked`` (strongest first), topped up
+    with the strongest others when fewer than MIN_KEYS qualify."""
+    idf, unseen = _idf_table()
+    keys: list[str] = []
+    for t in ranked:
+        if t[0] != "@" and not t.isdigit() and idf.get(t, unseen) >= KEY_MIN_IDF:
+            keys.append(t)
+            if len(keys) == limit:
+                break
+    if len(keys) < MIN_KEYS:
+        chosen = set(keys)
+        keys += [t for t in ranked if t not in chosen][: MIN_KEYS - len(keys)]
+    return keys
 
 
 def _cosine(
@@ -342,10 +380,59 @@ def top_places(counts: Mapping[str, int], limit: int = 5) -> list[str]:
     ]
 
 
+# Terms that make no keyword: a place-name character (@丽), a district code (a3, a3区),
+# a number.
+_NOT_KEYWORD_RE = re.compile(r"@|[a-z]\d*[市区县省]?$|\d+$")
+_KEYWORD_STOP = frozenset(
+    {
+        "问题",
+        "情况",
+        "反映",
+        "请求",
+        "要求",
+        "希望",
+        "建议",
+        "咨询",
+        "投诉",
+        "举报",
+        "相关",
+        "部门",
+        "领导",
+        "我们",
+        "你们",
+        "他们",
+        "这个",
+        "那个",
+        "什么",
+        "为什么",
+        "怎么",
+        "目前",
+        "现在",
+        "已经",
+        "没有",
+        "能否",
+        "是否",
+        "关于",
+        "市民",
+        "居民",
+        "业主",
+        "政府",
+        "尊敬",
+    }
+)
+
+
+_LEADING_NOISE = frozenset(_STOP_CHARS | set("后而看到入就该本其此各"))
+
+
 def keywords(profile: Mapping[str, float], limit: int = 8) -> list[str]:
-    """Display keywords: the profile's strongest bigrams, overlapping ones joined
-    (滨河 + 河苑 -> 滨河苑)."""
-    top = [t for t, _ in sorted(profile.items(), key=lambda kv: (-kv[1], kv[0]))[: limit * 3]]
+    """Display keywords from a profile alone: its strongest bigrams, overlapping ones
+    joined (滨河 + 河苑 -> 滨河苑). ``keywords_from`` gives words when texts are at hand."""
+    top = [
+        t
+        for t, _ in sorted(profile.items(), key=lambda kv: (-kv[1], kv[0]))[: limit * 4]
+        if not _NOT_KEYWORD_RE.match(t)
+    ][: limit * 3]
     words: list[str] = []
     for term in top:
         for i, word in enumerate(words):
@@ -360,9 +447,47 @@ def keywords(profile: Mapping[str, float], limit: int = 8) -> list[str]:
     return words[:limit]
 
 
+def keywords_from(texts: Iterable[str], profile: Mapping[str, float], limit: int = 8) -> list[str]:
+    """Display keywords as whole words: the jieba words of ``texts`` ranked by the mean
+    profile weight of their bigrams (so the event's names and its problem come first, cut
+    at word boundaries), a word inside a longer chosen one left out."""
+    from classifiers.text import jieba_module
+
+    jieba = jieba_module()
+    scores: dict[str, float] = {}
+    for text in texts:
+        # District codes (A2区) out first: glued to an unknown name they make 区丽发.
+        text = _DISTRICT_RE.sub(" ", normalise(text)[:MAX_CHARS])
+        for word in jieba.cut(text):
+            word = word.strip().lower()
+            # A function character glued to an unknown name (在丽发, 后凉塘路).
+            while len(word) > 2 and word[0] in _LEADING_NOISE:
+                word = word[1:]
+            if len(word) < 2 or word in scores or word in _KEYWORD_STOP:
+                continue
+            if _NOT_KEYWORD_RE.match(word) or not _CJK_RE.search(word):
+                continue
+            grams = _bigrams(word)
+            if not grams:
+                continue
+            score = sum(profile.get(g, 0.0) for g in grams) / len(grams)
+            if score > 0:
+                scores[word] = score
+    chosen: list[str] = []
+    for word, _ in sorted(scores.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0])):
+        if any(word in other for other in chosen):
+            continue
+        chosen = [other for other in chosen if other not in word]
+        chosen.append(word)
+        if len(chosen) == limit:
+            break
+    return chosen or keywords(profile, limit)
+
+
 def title_from(texts: Iterable[str], profile: Mapping[str, float], limit: int = 40) -> str:
     """A title for an event: the first sentence (or subject line) of the member text that
     best matches the profile, cut to ``limit`` characters."""
+    texts = list(texts)
     best, best_score = "", -1.0
     for text in texts:
         text = normalise(text)
@@ -372,6 +497,9 @@ def title_from(texts: Iterable[str], profile: Mapping[str, float], limit: int = 
         first, _, rest = head.partition(" ")
         if rest and len(first) >= 6:
             head = first
+        if len(texts) == 1:  # nothing to choose between
+            best = head
+            break
         score = _cosine(features(head).vector, profile) if head else 0.0
         # A short, specific line (a subject) beats a long greeting.
         if score > best_score:
@@ -395,6 +523,15 @@ class CandidateIndex:
         self._keys[event_id] = stored
         for key in stored:
             self._postings.setdefault(key, set()).add(event_id)
+
+    def add(self, event_id: int, keys: Iterable[int]) -> None:
+        """Index ``event_id`` under ``keys`` as well (keeping its other keys)."""
+        stored = self._keys.setdefault(event_id, [])
+        for key in keys:
+            bucket = self._postings.setdefault(key, set())
+            if event_id not in bucket:
+                bucket.add(event_id)
+                stored.append(key)
 
     def remove(self, event_id: int) -> None:
         for key in self._keys.pop(event_id, []):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -73,6 +74,19 @@ def normalise(text: str | None) -> str:
 #: 19 % of letters longer than MAX_MODEL_CHARS that closing is cut off otherwise (5-fold CV
 #: on the request-type gold train split; see classifiers/training.py REQUEST_TAIL).
 REQUEST_TAIL_CHARS = 150
+
+
+def jieba_module() -> Any:
+    """The jieba module with its dictionary loaded (once per process, quietly): word
+    segmentation where a step needs words, not character grams."""
+    import jieba
+
+    if not getattr(jieba.dt, "initialized", False):
+        import logging
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+    return jieba
 
 
 def model_text(text: str | None) -> str:

@@ -6,6 +6,7 @@
   set-up also runs a worker for ``maintenance`` alone).
 - ``interactive``: someone is waiting — API batches, small imports (up to ``BULK_ROWS``
   rows) and their classification. Jobs here are short.
+- ``events``: placing classified items in events (one job places whatever is waiting).
 - ``bulk``: throughput work nobody watches item by item — a large import and its
   classification, ``sentinel reclassify``, retraining the models.
 
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 MAINTENANCE = "maintenance"
 INTERACTIVE = "interactive"
+EVENTS = "events"
 BULK = "bulk"
-ORDER: tuple[str, ...] = (MAINTENANCE, INTERACTIVE, BULK)
+ORDER: tuple[str, ...] = (MAINTENANCE, INTERACTIVE, EVENTS, BULK)
 
 # An ingest (API batch, import) of more items than this is bulk work.
 BULK_ROWS = 1000
@@ -29,6 +31,10 @@ BULK_ROWS = 1000
 PROCESS_ITEMS = "process_items"
 PROCESS_ITEMS_BULK = "process_items_bulk"
 PROCESS_JOBS = (PROCESS_ITEMS, PROCESS_ITEMS_BULK)
+# Event clustering of classified items (issue 12): a job of its own on the ``events``
+# queue, after interactive work (a labelled case never waits for clustering) and before
+# bulk work (a hot event is not found after a 25,000-row import is classified).
+CLUSTER_EVENTS = "cluster_events"
 RUN_IMPORT = "run_import"
 RUN_IMPORT_BULK = "run_import_bulk"
 

@@ -538,3 +538,15 @@ def test_demo_opens_one_consultation_on_the_hottest_event(app, office):
     assert sorted(k.kind for k in c.clocks) == ["authoritative", "press", "respond"]
     assert db.session.scalars(select(Alert.level).where(Alert.event_id == hot.id)).all() == ["3"]
     assert consult_demo.seed() is None
+
+
+def test_event_page_links_to_its_consultation(app, office, client, auth):
+    event, _case = make_event(office)
+    auth.login("duty")
+    page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    assert "会商 #" not in page
+    c = consultations.open_consultation(office.actor("duty"), event)
+    consultations.set_agreed_line(office.actor("duty"), c, "车位不得捆绑销售。")
+    db.session.commit()
+    page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    assert f'href="/consultations/{c.id}"' in page and "统一口径已确定" in page

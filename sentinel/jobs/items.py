@@ -16,4 +16,4 @@ def process_items(item_ids: list[int]) -> dict[str, int]:
 @job(queues.PROCESS_ITEMS_BULK, queue=queues.BULK, timeout=300, max_attempts=5)
 def process_items_bulk(item_ids: list[int]) -> dict[str, int]:
     """Classify items of a bulk ingest (large import, reclassify); idempotent."""
-    return processing.process_items(item_ids)
+    return processing.process_items(item_ids, bulk=True)

@@ -18,6 +18,7 @@ from sentinel.models.event import (
     EventDetached,
     EventEscalation,
     EventItem,
+    EventPending,
     EventTerm,
     HeatSample,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "EventDetached",
     "EventEscalation",
     "EventItem",
+    "EventPending",
     "EventTerm",
     "FaqEntry",
     "FaqSource",

@@ -105,6 +105,26 @@ class EventItem(Base):
     event: Mapped[Event] = relationship(back_populates="items")
 
 
+class EventPending(Base):
+    """A classified item waiting to be placed in an event: the clustering job's work list.
+
+    Classification adds the row in the transaction that writes the labels; a clustering
+    job takes the oldest rows, places their items and deletes the rows in its own
+    transaction. So one job places whatever is waiting (many small classification jobs
+    cost one clustering pass, not one each), nothing is lost when a job is, and a job
+    delivered twice finds nothing left to do."""
+
+    __tablename__ = "event_pending"
+    __table_args__ = (Index("ix_event_pending_order", "bulk", "item_id"),)
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    # Items of a bulk ingest (a large import, a reclassify) wait behind interactive ones.
+    bulk: Mapped[bool] = mapped_column(default=False)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class EventDetached(Base):
     """An item an officer moved out of every event: clustering leaves it alone for good."""
 

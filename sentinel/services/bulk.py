@@ -17,6 +17,18 @@ from sqlalchemy import update as sa_update
 from sentinel.extensions import db
 
 
+def reserve_ids(model: Any, n: int) -> list[int]:
+    """``n`` new ids from ``model``'s id sequence (PostgreSQL), in one round trip: rows
+    inserted with their ids known need no ``INSERT … RETURNING``."""
+    return [
+        int(i)
+        for i in db.session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": model.__table__.name, "n": n},
+        )
+    ]
+
+
 def update_rows(model: Any, rows: list[dict[str, Any]]) -> None:
     """Update rows of ``model`` by ``id``; every dict has ``id`` and the same other keys."""
     if not rows:

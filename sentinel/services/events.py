@@ -176,7 +176,7 @@ def merge(actor: Actor, source: Event, target: Event) -> None:
     db.session.flush()
     db.session.expire(target, ["items"])
     event_clustering.rebuild_profile(target)
-    event_clustering.refresh_derived([target])
+    event_clustering.refresh_derived([target], reread=True)
     event_clustering.reindex([target])
     audit.record(actor, "event.merge", "event", target.id, merged_event_id=source.id, items=moved)
     event_heat.update([target], utcnow())
@@ -222,7 +222,7 @@ def move_items_out(
     for e in touched:
         db.session.expire(e, ["items"])
         event_clustering.rebuild_profile(e)
-    event_clustering.refresh_derived(touched)
+    event_clustering.refresh_derived(touched, reread=True)
     event_clustering.reindex(touched)
     audit.record(
         actor,

@@ -47,7 +47,7 @@ from sentinel.extensions import db
 from sentinel.jobqueue import enqueue
 from sentinel.models import Case, Item, Source, utcnow
 from sentinel.models.case import OPEN_STATUSES
-from sentinel.services import audit, duplicates
+from sentinel.services import audit, bulk, duplicates
 
 log = logging.getLogger(__name__)
 
@@ -432,12 +432,7 @@ def _insert_rows(model: Any, rows: list[dict[str, Any]]) -> list[int]:
     import psycopg
 
     table = model.__table__
-    ids = list(
-        db.session.scalars(
-            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-            {"t": table.name, "n": len(rows)},
-        )
-    )
+    ids = bulk.reserve_ids(model, len(rows))
     names = list(rows[0])
     dialect = db.session.get_bind().dialect
     converters: list[Any] = []

@@ -18,7 +18,7 @@ from sentinel.auth.permissions import can, current_actor, require
 from sentinel.extensions import db
 from sentinel.models import AuditEvent, Event
 from sentinel.models.event import ESCALATION_LEVELS, EVENT_STATUSES, PLACED_BY
-from sentinel.services import event_heat, event_queries
+from sentinel.services import consultations, event_heat, event_queries
 from sentinel.services import events as event_service
 from sentinel.web.forms import submit
 
@@ -97,6 +97,9 @@ def show(event_id: int) -> Any:
         action_labels=ACTION_LABELS,
         others=others,
         manage=can(current_user, "event.manage"),
+        consultation=(
+            consultations.for_event(event.id) if can(current_user, "consult.view") else None
+        ),
     )
 
 
