@@ -1,7 +1,7 @@
 """event_pending: classified items waiting for the clustering job (one job places them all)
 
 Revision ID: events12p_01
-Revises: dash14_01
+Revises: reports14b_01
 Create Date: 2026-12-01 23:40:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "events12p_01"
-down_revision = "dash14_01"
+down_revision = "reports14b_01"
 branch_labels = None
 depends_on = None
 
