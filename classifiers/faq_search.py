@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from classifiers.text import jieba_module
+
 _ws = re.compile(r"\s+")
 # Salutations, closings and boilerplate that every message and answer shares: they carry
 # no information about which entry is meant.
@@ -58,20 +60,9 @@ def clean(text: str) -> str:
     return _NOISE.sub(" ", text)
 
 
-def _jieba() -> object:
-    import jieba
-
-    if not getattr(jieba.dt, "initialized", False):
-        import logging
-
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-    return jieba
-
-
 def words(text: str) -> list[str]:
     """jieba search-mode words without stopwords, punctuation or bare numbers."""
-    jieba = _jieba()
+    jieba = jieba_module()
     out = []
     for w in jieba.cut_for_search(text):  # type: ignore[attr-defined]
         w = w.strip().lower()
