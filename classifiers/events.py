@@ -422,6 +422,8 @@ _KEYWORD_STOP = frozenset(
 )
 
 
+KEYWORD_TEXTS = 8
+KEYWORD_CHARS = 200
 _LEADING_NOISE = frozenset(_STOP_CHARS | set("后而看到入就该本其此各"))
 
 
@@ -455,9 +457,10 @@ def keywords_from(texts: Iterable[str], profile: Mapping[str, float], limit: int
 
     jieba = jieba_module()
     scores: dict[str, float] = {}
-    for text in texts:
+    # The openings of a few texts name the matter; segmenting more costs more than it adds.
+    for text in list(texts)[:KEYWORD_TEXTS]:
         # District codes (A2区) out first: glued to an unknown name they make 区丽发.
-        text = _DISTRICT_RE.sub(" ", normalise(text)[:MAX_CHARS])
+        text = _DISTRICT_RE.sub(" ", normalise(text)[:KEYWORD_CHARS])
         for word in jieba.cut(text):
             word = word.strip().lower()
             # A function character glued to an unknown name (在丽发, 后凉塘路).
