@@ -161,6 +161,10 @@ class _keep_alive:
         worker = self.worker
         if worker.birth_date is None:  # not registered yet
             return
+        if _stop_requested(worker):
+            # Stopping: RQ unregisters the worker on its way out; a beat in between would
+            # register it again and leave a dead worker in the registries.
+            return
         worker.last_heartbeat = now()
         with conn.pipeline() as pipe:
             if not conn.sismember(worker_registration.REDIS_WORKER_KEYS, worker.key):
